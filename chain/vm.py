@@ -1,0 +1,114 @@
+"""The consortium's virtual machine: py-evm's Prague rules with consortium limits.
+
+Differences from stock Prague, each for a reason:
+
+- the base fee is always zero and the gas limit never moves from the genesis
+  value (villagers hold no ether, and London's rules would drift both);
+- headers have the QBFT shape (BFT mix hash, difficulty 1, zero nonce, QBFT
+  ``extraData``) and a hash that excludes committed seals (see ``chain.blocks``);
+- ``extraData`` may be longer than 32 bytes, since it carries validators and seals.
+
+Chain id and sender permission are not VM rules; ``chain.admission`` applies
+them to every transaction before it reaches the VM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+from eth.constants import EMPTY_SHA256, EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.vm.forks.prague import PragueVM
+from eth_utils import ValidationError
+
+from chain.blocks import (
+    BFT_DIFFICULTY,
+    BFT_MIX_HASH,
+    BFT_NONCE,
+    ConsortiumBlock,
+    ConsortiumBlockHeader,
+)
+
+# Room for a large validator set and its seals; the QBFT codec checks the shape.
+MAX_EXTRA_DATA_BYTES = 64 * 1024
+
+
+def create_header_from_parent(
+    parent_header: BlockHeaderAPI | None, **header_params: Any
+) -> ConsortiumBlockHeader:
+    """Return the header of the block that follows ``parent_header``.
+
+    The gas limit is inherited unchanged and the base fee is zero; the caller
+    supplies ``timestamp``, ``coinbase`` and ``extra_data``.
+    """
+    if parent_header is None:
+        raise ValidationError("a consortium header needs a parent; genesis is loaded")
+    fields: dict[str, Any] = {
+        "parent_hash": parent_header.hash,
+        "block_number": parent_header.block_number + 1,
+        "gas_limit": parent_header.gas_limit,
+        "state_root": parent_header.state_root,
+        "difficulty": BFT_DIFFICULTY,
+        "mix_hash": BFT_MIX_HASH,
+        "nonce": BFT_NONCE,
+        "base_fee_per_gas": 0,
+        "excess_blob_gas": 0,
+        "blob_gas_used": 0,
+        "parent_beacon_block_root": ZERO_HASH32,
+        "requests_hash": EMPTY_SHA256,
+    }
+    fields.update(header_params)
+    return ConsortiumBlockHeader(**fields)
+
+
+class ConsortiumVM(PragueVM):  # type: ignore[misc]
+    """Prague execution with a fixed gas limit, zero base fee and QBFT headers."""
+
+    fork = "gongfen-prague"
+    block_class = ConsortiumBlock
+    extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
+    create_header_from_parent = staticmethod(create_header_from_parent)
+
+    @classmethod
+    def validate_header(
+        cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI
+    ) -> None:
+        """Check ``header`` against its parent under the consortium rules.
+
+        Rejects a header that is not numbered after its parent, is not later
+        than it, changes the gas limit, uses more gas than the limit, has a
+        non-zero base fee, or lacks the QBFT constants.
+        """
+        if parent_header is None:
+            raise ValidationError("header validation needs the parent header")
+        if header.block_number != parent_header.block_number + 1:
+            raise ValidationError(
+                f"block number {header.block_number} does not follow parent "
+                f"{parent_header.block_number}"
+            )
+        if header.timestamp <= parent_header.timestamp:
+            raise ValidationError(
+                f"timestamp {header.timestamp} is not after parent timestamp "
+                f"{parent_header.timestamp}"
+            )
+        if header.gas_limit != parent_header.gas_limit:
+            raise ValidationError(
+                f"gas limit {header.gas_limit} differs from the fixed limit "
+                f"{parent_header.gas_limit}"
+            )
+        if header.gas_used > header.gas_limit:
+            raise ValidationError(
+                f"gas used {header.gas_used} exceeds gas limit {header.gas_limit}"
+            )
+        if header.base_fee_per_gas != 0:
+            raise ValidationError(f"base fee must be 0, got {header.base_fee_per_gas}")
+        if len(header.extra_data) > MAX_EXTRA_DATA_BYTES:
+            raise ValidationError(f"extraData is {len(header.extra_data)} bytes")
+        if header.difficulty != BFT_DIFFICULTY:
+            raise ValidationError(f"difficulty must be {BFT_DIFFICULTY}")
+        if header.mix_hash != BFT_MIX_HASH:
+            raise ValidationError("mix hash must be the BFT digest")
+        if header.nonce != BFT_NONCE:
+            raise ValidationError("nonce must be zero")
+        if header.uncles_hash != EMPTY_UNCLE_HASH:
+            raise ValidationError("a consortium block has no uncles")

@@ -1,0 +1,319 @@
+"""A local consortium on one machine: every member's node as its own process.
+
+``up`` creates (on first use) a genesis with fresh keys for the town, the
+villages 大石盖村 and 佛山村, the bank, a shop and the regulator, plus funded dev
+accounts; starts each validator's node on 127.0.0.1; waits until each answers
+JSON-RPC; and writes ``DIR/devnet.json``. Running ``up`` again on the same
+folder restarts the same chain from its data. ``down`` stops the nodes.
+
+Layout of the data folder::
+
+    DIR/genesis.json          the consortium genesis
+    DIR/devnet.json           chain id, nodes with URLs, dev accounts with keys
+    DIR/nodes/<member>/key    the member's node key (owner-only)
+    DIR/nodes/<member>/chain  LevelDB
+    DIR/nodes/<member>/node.log, node.pid
+
+TODO(#4): only validators run nodes here; the regulator's observer node and
+multi-validator consensus come with the QBFT issue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_typing import Address
+
+from chain.genesis import Member, build_genesis_document
+from node.keys import generate_node_key, write_node_key
+
+DEVNET_CHAIN_ID = 20261
+DEV_BALANCE = 10**24
+STARTUP_TIMEOUT_SECONDS = 60
+
+# (member id, name, role) in the order validators are chosen.
+MEMBERS = (
+    ("town", "镇政府", "town"),
+    ("dashigai-village", "大石盖村", "village"),
+    ("bank", "农商银行", "bank"),
+    ("shop", "村口超市", "shop"),
+    ("foshan-village", "佛山村", "village"),
+    ("regulator", "监管机构", "regulator"),
+)
+DEV_ACCOUNTS = (
+    "town-admin",
+    "dashigai-admin",
+    "foshan-admin",
+    "bank-operator",
+    "shop-cashier",
+    "regulator-auditor",
+    "villager-1",
+    "villager-2",
+    "outsider",  # funded but not on the allowlist, for permission tests
+)
+
+
+class DevnetError(Exception):
+    """The devnet could not be created, started or stopped."""
+
+
+@dataclass(frozen=True)
+class DevnetOptions:
+    data_dir: Path
+    validators: int = 1
+    permissioning: str = "allowlist"
+    base_port: int = 8545
+    block_period_seconds: int = 1
+
+
+def up(options: DevnetOptions) -> dict[str, Any]:
+    """Create the devnet on first use, start its nodes and return the manifest."""
+    data_dir = options.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "genesis.json").exists():
+        _create(data_dir, options)
+    manifest = _read_json(data_dir / "devnet.json")
+    ports = _choose_ports(options.base_port, len(manifest["nodes"]))
+    for node, port in zip(manifest["nodes"], ports, strict=True):
+        _start_node(data_dir, node, port)
+    for node in manifest["nodes"]:
+        _wait_until_ready(node, data_dir)
+    _write_json(data_dir / "devnet.json", manifest)
+    return manifest  # type: ignore[no-any-return]
+
+
+def down(data_dir: Path) -> list[str]:
+    """Stop every node of the devnet in ``data_dir``; return the names stopped."""
+    data_dir = data_dir.resolve()
+    stopped = []
+    for pid_file in sorted((data_dir / "nodes").glob("*/node.pid")):
+        pid = int(pid_file.read_text())
+        if _stop_process(pid):
+            stopped.append(pid_file.parent.name)
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def status(data_dir: Path) -> list[dict[str, Any]]:
+    """Return each node's height, peers and last block time, or why it is down."""
+    manifest = _read_json(data_dir.resolve() / "devnet.json")
+    rows = []
+    for node in manifest["nodes"]:
+        try:
+            health = _get_json(node["rpcUrl"] + "/health")
+            rows.append({"name": node["name"], "up": True, **health})
+        except OSError as error:
+            rows.append({"name": node["name"], "up": False, "error": str(error)})
+    return rows
+
+
+def _create(data_dir: Path, options: DevnetOptions) -> None:
+    if not 1 <= options.validators <= len(MEMBERS) - 1:
+        raise DevnetError(f"--validators must be 1 to {len(MEMBERS) - 1}")
+    member_keys = {member_id: generate_node_key() for member_id, _, _ in MEMBERS}
+    members = []
+    validators: list[Address] = []
+    for index, (member_id, name, role) in enumerate(MEMBERS):
+        key = member_keys[member_id]
+        is_validator = role != "regulator" and index < options.validators
+        members.append(
+            Member(
+                member_id,
+                name,
+                role,
+                key.address if is_validator else None,
+                key.public_key,
+            )
+        )
+        if is_validator:
+            validators.append(key.address)
+        write_node_key(data_dir / "nodes" / member_id / "key", key)
+
+    accounts = {name: generate_node_key() for name in DEV_ACCOUNTS}
+    permitted = [k.address for n, k in accounts.items() if n != "outsider"]
+    permitted += [k.address for k in member_keys.values()]
+    document = build_genesis_document(
+        chain_id=DEVNET_CHAIN_ID,
+        members=members,
+        validators=validators,
+        balances={k.address: DEV_BALANCE for k in accounts.values()},
+        permissioning=options.permissioning,
+        allowlist=permitted,
+        block_period_seconds=options.block_period_seconds,
+        timestamp=int(time.time()),
+    )
+    _write_json(data_dir / "genesis.json", document)
+    manifest = {
+        "chainId": DEVNET_CHAIN_ID,
+        "genesis": str(data_dir / "genesis.json"),
+        "permissioning": options.permissioning,
+        "nodes": [
+            {
+                "name": m.id,
+                "displayName": m.name,
+                "role": m.role,
+                "validator": "0x" + m.validator.hex(),
+            }
+            for m in members
+            if m.validator is not None
+        ],
+        "accounts": [
+            {
+                "name": name,
+                "address": "0x" + key.address.hex(),
+                "privateKey": "0x" + key.private_key.hex(),
+                "permitted": name != "outsider",
+            }
+            for name, key in accounts.items()
+        ],
+    }
+    _write_json(data_dir / "devnet.json", manifest)
+
+
+def _choose_ports(base_port: int, count: int) -> list[int]:
+    if base_port == 0:
+        return [_free_port() for _ in range(count)]
+    ports = list(range(base_port, base_port + count))
+    for port in ports:
+        if not _port_is_free(port):
+            raise DevnetError(
+                f"port {port} on 127.0.0.1 is in use; pass --base-port with a free "
+                "port, or 0 to pick free ports"
+            )
+    return ports
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _start_node(data_dir: Path, node: dict[str, Any], port: int) -> None:
+    node_dir = data_dir / "nodes" / node["name"]
+    pid_file = node_dir / "node.pid"
+    if pid_file.exists() and _is_running(int(pid_file.read_text())):
+        raise DevnetError(
+            f"node {node['name']} is already running; run `gongfen devnet down` first"
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "node.cli",
+        "node",
+        "run",
+        "--data",
+        str(node_dir),
+        "--genesis",
+        str(data_dir / "genesis.json"),
+        "--key",
+        str(node_dir / "key"),
+        "--rpc-port",
+        str(port),
+    ]
+    log = open(node_dir / "node.log", "ab")  # noqa: SIM115  kept by the child
+    process = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=str(Path(__file__).resolve().parents[1]),
+    )
+    log.close()
+    pid_file.write_text(str(process.pid))
+    node["rpcUrl"] = f"http://127.0.0.1:{port}"
+    node["wsUrl"] = f"ws://127.0.0.1:{port}"
+    node["pid"] = process.pid
+    node["log"] = str(node_dir / "node.log")
+
+
+def _wait_until_ready(node: dict[str, Any], data_dir: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if not _is_running(node["pid"]):
+            raise DevnetError(
+                f"node {node['name']} exited at startup; see {node['log']}"
+            )
+        try:
+            _get_json(node["rpcUrl"] + "/health")
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise DevnetError(
+        f"node {node['name']} did not answer within "
+        f"{STARTUP_TIMEOUT_SECONDS}s; see {node['log']}"
+    )
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed node whose parent has not reaped it yet is a zombie: not running.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _stop_process(pid: int, timeout: float = 30) -> bool:
+    if not _is_running(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _is_running(pid):
+            return True
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  loopback only
+        return json.loads(response.read())
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DevnetError(f"{path} not found; run `gongfen devnet up` first") from None
+
+
+def _write_json(path: Path, document: Any) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    # devnet.json holds the dev accounts' private keys.
+    temporary.chmod(0o600)
+    os.replace(temporary, path)

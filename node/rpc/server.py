@@ -1,0 +1,231 @@
+"""The node's HTTP and WebSocket endpoint: JSON-RPC, health and metrics.
+
+One port serves everything: ``POST /`` for JSON-RPC over HTTP (single or batch),
+``GET /`` upgraded to a WebSocket for JSON-RPC with ``eth_subscribe``,
+``GET /health`` and ``GET /metrics``. As in geth, every JSON-RPC error, even a
+parse error, is returned with HTTP 200; only a body over the size limit gets 413.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from anyio import to_thread
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from node.metrics import NodeMetrics
+from node.rpc.errors import InvalidParams, InvalidRequest, ParseError, RpcError
+from node.rpc.logs import parse_log_criteria
+from node.rpc.methods import EthApi
+from node.rpc.params import positional
+from node.rpc.subscriptions import Connection, SubscriptionHub
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BATCH_SIZE = 1000
+# Bodies up to this size are read and discarded before answering 413.
+DRAIN_LIMIT_BYTES = 4 * MAX_BODY_BYTES
+
+
+class RpcService:
+    """Turns JSON-RPC request objects into response objects."""
+
+    def __init__(self, api: EthApi, metrics: NodeMetrics) -> None:
+        self.api = api
+        self.metrics = metrics
+
+    async def handle_payload(self, payload: Any) -> Any:
+        """Answer one request object or a batch; returns ``None`` for notifications only."""
+        if isinstance(payload, list):
+            if not payload:
+                return _error_response(None, InvalidRequest("empty batch"))
+            if len(payload) > MAX_BATCH_SIZE:
+                return _error_response(
+                    None,
+                    InvalidRequest(f"batch of {len(payload)} exceeds {MAX_BATCH_SIZE}"),
+                )
+            responses = [await self.handle_single(item) for item in payload]
+            return [r for r in responses if r is not None]
+        return await self.handle_single(payload)
+
+    async def handle_single(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return _error_response(
+                None,
+                InvalidRequest("invalid request: expected an object with a method"),
+            )
+        request_id = request.get("id")
+        method = request["method"]
+        started = time.perf_counter()
+        try:
+            result = await to_thread.run_sync(
+                self.api.dispatch, method, request.get("params")
+            )
+        except RpcError as error:
+            self._count(method, "error")
+            logger.debug("rpc %s failed: %s", method, error.message)
+            return _error_response(request_id, error)
+        except Exception:
+            self._count(method, "crash")
+            logger.exception("rpc %s raised an unexpected error", method)
+            return _error_response(request_id, RpcError("internal error"))
+        self._count(method, "ok")
+        logger.debug(
+            "rpc %s took %.1f ms", method, 1000 * (time.perf_counter() - started)
+        )
+        if "id" not in request:
+            return None  # a notification gets no response
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _count(self, method: str, outcome: str) -> None:
+        label = method if method in self.api.handlers else "unknown"
+        self.metrics.rpc_requests.labels(label, outcome).inc()
+
+
+def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
+
+
+def build_app(service: RpcService, hub: SubscriptionHub, health: Any) -> Starlette:
+    """Return the ASGI app serving JSON-RPC, WebSocket, health and metrics."""
+
+    async def http_rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT_BYTES:
+            return _too_large()  # not worth reading; the client sees a reset
+        body = bytearray()
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received <= MAX_BODY_BYTES:
+                body.extend(chunk)
+            elif received > DRAIN_LIMIT_BYTES:
+                return _too_large()
+        oversized = received > MAX_BODY_BYTES
+        if oversized:
+            # The body was read to its end so that the client gets this answer
+            # instead of a connection reset in the middle of its upload.
+            return _too_large()
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return JSONResponse(
+                _error_response(None, ParseError(f"parse error: {error}"))
+            )
+        response = await service.handle_payload(payload)
+        if response is None or response == []:
+            return Response(status_code=200)
+        return JSONResponse(response)
+
+    async def health_check(request: Request) -> Response:
+        return JSONResponse(health())
+
+    async def metrics(request: Request) -> Response:
+        return Response(
+            generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    async def websocket_rpc(websocket: WebSocket) -> None:
+        await websocket.accept()
+        connection = hub.connect()
+        writer = asyncio.create_task(_write_notifications(websocket, connection))
+        try:
+            while True:
+                text = await websocket.receive_text()
+                response = await _handle_ws_message(service, hub, connection, text)
+                if response is not None:
+                    await websocket.send_text(json.dumps(response))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.disconnect(connection)
+            writer.cancel()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        hub.attach_loop(asyncio.get_running_loop())
+        yield
+
+    return Starlette(
+        routes=[
+            Route("/", http_rpc, methods=["POST"]),
+            Route("/health", health_check, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            WebSocketRoute("/", websocket_rpc),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _too_large() -> Response:
+    return JSONResponse(
+        _error_response(
+            None, InvalidRequest(f"request body exceeds {MAX_BODY_BYTES} bytes")
+        ),
+        status_code=413,
+    )
+
+
+async def _handle_ws_message(
+    service: RpcService, hub: SubscriptionHub, connection: Connection, text: str
+) -> Any:
+    if len(text) > MAX_BODY_BYTES:
+        return _error_response(None, InvalidRequest("message too large"))
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        return _error_response(None, ParseError(f"parse error: {error}"))
+    if isinstance(payload, dict) and payload.get("method") in (
+        "eth_subscribe",
+        "eth_unsubscribe",
+    ):
+        return _subscription_request(hub, connection, payload)
+    return await service.handle_payload(payload)
+
+
+def _subscription_request(
+    hub: SubscriptionHub, connection: Connection, request: dict[str, Any]
+) -> dict[str, Any]:
+    request_id = request.get("id")
+    try:
+        if request["method"] == "eth_unsubscribe":
+            (subscription_id,) = positional(
+                request.get("params"), 1, 1, "eth_unsubscribe"
+            )
+            removed = connection.subscriptions.pop(str(subscription_id), None)
+            return {"jsonrpc": "2.0", "id": request_id, "result": removed is not None}
+        kind, criteria_value = positional(request.get("params"), 1, 2, "eth_subscribe")
+        if kind == "newHeads":
+            subscription_id = hub.subscribe(connection, "newHeads", None)
+        elif kind == "logs":
+            criteria = parse_log_criteria(criteria_value, "filter")
+            subscription_id = hub.subscribe(connection, "logs", criteria)
+        else:
+            raise InvalidParams(
+                f"invalid argument subscription: unsupported type {kind!r}; "
+                "use newHeads or logs"
+            )
+    except RpcError as error:
+        return _error_response(request_id, error)
+    return {"jsonrpc": "2.0", "id": request_id, "result": subscription_id}
+
+
+async def _write_notifications(websocket: WebSocket, connection: Connection) -> None:
+    while True:
+        notification = await connection.queue.get()
+        if notification is None:
+            await websocket.close(code=1008, reason="subscriber too slow")
+            return
+        await websocket.send_text(json.dumps(notification))
