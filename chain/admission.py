@@ -104,8 +104,10 @@ def _check_signature(transaction: SignedTransactionAPI) -> None:
     if transaction.s > SECP256K1_HALF_ORDER or transaction.s == 0:
         raise MalformedTransaction("invalid transaction v, r, s values: high s")
     try:
-        transaction.check_signature_validity()
-        transaction.sender  # noqa: B018  recovers and caches the sender
+        # Recovering the sender is the signature check: a signature that does
+        # not recover raises here, and the sender is cached on the object so
+        # the VM does not recover it again.
+        transaction.sender  # noqa: B018
     except (ValidationError, ValueError, TypeError) as error:
         raise MalformedTransaction(f"invalid sender: {error}") from None
 

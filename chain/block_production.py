@@ -39,6 +39,9 @@ class BuiltBlock:
     receipts: tuple[ReceiptAPI, ...]
     buffer: BlockWriteBuffer
     dropped: tuple[SignedTransactionAPI, ...]  # pooled but failed at execution
+    # Kept from the admitted transaction objects: the block's own copies have
+    # lost their cached sender, and recovering it again costs a signature each.
+    senders: frozenset[Address]
 
 
 def build_block(
@@ -94,6 +97,7 @@ def build_block(
         receipts=receipts,
         buffer=buffer,
         dropped=tuple(dropped),
+        senders=frozenset(t.sender for t in included + dropped),
     )
 
 
@@ -178,7 +182,12 @@ def import_block(ledger: Ledger, block: BlockAPI) -> BlockHeaderAPI:
         if block.header.parent_hash != parent.hash:
             raise BlockRejected(block.number, "parent is not the head")
         _check_seals(ledger, block)
-        _check_transactions(ledger, block)
+        decoded = _check_transactions(ledger, block)
+        senders = frozenset(t.sender for t in decoded)
+        # Execute the decoded objects: they carry the recovered senders.
+        block = type(block)(
+            header=block.header, transactions=decoded, uncles=[], withdrawals=[]
+        )
 
         buffer = BlockWriteBuffer(ledger.database)
         chaindb = ConsortiumChainDB(AtomicDB(buffer))
@@ -204,7 +213,9 @@ def import_block(ledger: Ledger, block: BlockAPI) -> BlockHeaderAPI:
         receipts = tuple(
             chaindb.get_receipts(executed.header, vm.get_receipt_builder())
         )
-        built = BuiltBlock(block=block, receipts=receipts, buffer=buffer, dropped=())
+        built = BuiltBlock(
+            block=block, receipts=receipts, buffer=buffer, dropped=(), senders=senders
+        )
         return commit_block(ledger, built)
 
 
@@ -235,8 +246,9 @@ def _check_seals(ledger: Ledger, block: BlockAPI) -> None:
         raise BlockRejected(block.number, "proposer is not a validator")
 
 
-def _check_transactions(ledger: Ledger, block: BlockAPI) -> None:
+def _check_transactions(ledger: Ledger, block: BlockAPI) -> list[SignedTransactionAPI]:
     state = ledger.state_at(ledger.head)
+    admitted: list[SignedTransactionAPI] = []
     # Nonces and balances are checked by execution; here the rules that py-evm
     # does not know: chain id, signature shape, sender permission, gas limits.
     for transaction in block.transactions:
@@ -252,6 +264,8 @@ def _check_transactions(ledger: Ledger, block: BlockAPI) -> None:
                 f"transaction 0x{transaction.hash.hex()}: sender not permitted: "
                 f"{to_checksum_address(decoded.sender)}",
             )
+        admitted.append(decoded)
+    return admitted
 
 
 def quorum_size(validator_count: int) -> int:

@@ -5,7 +5,7 @@ Every error the chain raises derives from ``ChainError``::
     ChainError
     ├── GenesisError             the genesis file is missing a field or has a wrong one
     ├── ExtraDataError           a header's QBFT extraData is malformed
-    ├── QbftMessageError         a QBFT message is malformed, badly signed or unjustified
+    ├── QbftMessageError         a consensus message is malformed or breaks a rule
     ├── StorageError             the data folder cannot be opened or is inconsistent
     ├── TransactionRejected      a transaction may not enter the pool or a block
     │   ├── MalformedTransaction     bytes that do not decode, or a bad signature

@@ -125,6 +125,8 @@ class Ledger:
         self.pool_lock = threading.Lock()
         self.write_lock = threading.RLock()
         self._head = self._open_or_initialise()
+        self._admission_head = b""
+        self._admission_cache: StateAPI | None = None
 
     # -- opening ---------------------------------------------------------------
 
@@ -235,11 +237,25 @@ class Ledger:
         transaction_hash = Hash32(transaction.hash)
         if self.transaction_location(transaction_hash) is not None:
             raise AlreadyKnown("0x" + transaction_hash.hex())
-        state = self.state_at(self._head)
-        check_transaction(transaction, state, self.limits, self.permission)
         with self.pool_lock:
+            state = self._admission_state()
+            check_transaction(transaction, state, self.limits, self.permission)
             self.pool.add(transaction, state.get_nonce(transaction.sender))
         return transaction_hash
+
+    def _admission_state(self) -> StateAPI:
+        """The head state that admission reads, reused until the head moves.
+
+        Building a state object per transaction would throw away its account
+        cache each time; callers hold ``pool_lock``, so it is never shared
+        between threads.
+        """
+        head = self._head
+        if self._admission_head != head.hash:
+            self._admission_cache = self.state_at(head)
+            self._admission_head = head.hash
+        assert self._admission_cache is not None
+        return self._admission_cache
 
     def pending_nonce(self, sender: Address) -> int:
         """Return the next nonce for ``sender`` counting pooled transactions."""

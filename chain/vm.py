@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.constants import EMPTY_SHA256, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.state import PragueState
 from eth_utils import ValidationError
 
 from chain.blocks import (
@@ -61,11 +62,41 @@ def create_header_from_parent(
     return ConsortiumBlockHeader(**fields)
 
 
+_PragueExecutor: Any = PragueState.transaction_executor_class
+
+
+class ConsortiumTransactionExecutor(_PragueExecutor):
+    """Prague's executor without a second signature check.
+
+    Every transaction reaches the VM through ``chain.admission.decode_transaction``
+    (at submission or block import), which rejects high-``s`` signatures and
+    recovers the sender. Stock py-evm would recover the key twice more and verify
+    it once per execution; recovering is what a bad signature fails, so the
+    cached sender is all that is needed here.
+    """
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        if transaction.gas < transaction.intrinsic_gas:
+            raise ValidationError(
+                f"intrinsic gas too low: have {transaction.gas}, "
+                f"want {transaction.intrinsic_gas}"
+            )
+        transaction.sender  # noqa: B018  recovers once, then cached on the object
+        self.vm_state.validate_transaction(transaction)
+
+
+class ConsortiumState(PragueState):  # type: ignore[misc]
+    """Prague state with the consortium's transaction executor."""
+
+    transaction_executor_class = ConsortiumTransactionExecutor
+
+
 class ConsortiumVM(PragueVM):  # type: ignore[misc]
     """Prague execution with a fixed gas limit, zero base fee and QBFT headers."""
 
     fork = "gongfen-prague"
     block_class = ConsortiumBlock
+    _state_class = ConsortiumState
     extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
     create_header_from_parent = staticmethod(create_header_from_parent)
 

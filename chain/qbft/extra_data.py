@@ -9,6 +9,15 @@ where ``vote`` is the empty string when absent, else ``[recipient, 0xff | 0x00]`
 four-byte big-endian integer, and each committed seal is a 65-byte recoverable
 secp256k1 signature ``r || s || v`` with ``v`` in {0, 1}.
 
+Hashing a header drops fields from the end of this list rather than emptying
+them: the block digest that consensus messages name and committed seals sign
+uses ``RLP([vanity, validators, vote, round])``, and Besu's on-chain hash uses
+``RLP([vanity, validators, vote])`` (see ``encode_extra_data_for_committed_seal``
+and ``encode_extra_data_for_on_chain_hash``). Current Besu writes an absent vote
+as ``[]``, a drop vote as ``0x80`` and the round as a minimal scalar, and empties
+the seal list instead of dropping it; the vectors, and so this codec, follow the
+earlier layout above, and the two do not interoperate.
+
 Errors::
 
     ExtraDataError (chain.errors.ChainError)
