@@ -22,11 +22,13 @@ from eth_typing import Address
 from eth_utils import ValidationError, to_checksum_address
 
 from chain.admission import decode_transaction
+from chain.blocks import seal_hash
 from chain.errors import BlockRejected, ExtraDataError, TransactionRejected
 from chain.ledger import ConsortiumChainDB, Ledger
 from chain.log_index import index_block_logs
 from chain.qbft.extra_data import QbftExtraData, decode_extra_data, encode_extra_data
-from chain.seals import address_of_private_key, recover_sealer, sign_block_hash
+from chain.qbft.signing import address_of_private_key, recover_signer, sign_hash
+from chain.qbft.validators import quorum_size
 from chain.storage import BlockWriteBuffer
 from chain.vm import ConsortiumVM
 
@@ -88,7 +90,7 @@ def build_block(
     processed = vm.block_postprocessing(filled)
     block = vm.mine_block(processed).block
 
-    seal = sign_block_hash(block.header.hash, proposer_key)
+    seal = sign_hash(seal_hash(block.header), proposer_key)
     sealed_header = block.header.copy(
         extra_data=encode_extra_data(extra.with_seals((seal,)))
     )
@@ -227,12 +229,12 @@ def _check_seals(ledger: Ledger, block: BlockAPI) -> None:
     validators = set(ledger.genesis.validators)
     if set(extra.validators) != validators:
         raise BlockRejected(block.number, "extraData validators differ from the set")
+    digest = seal_hash(block.header)
     sealers: set[Address] = set()
     for seal in extra.committed_seals:
-        try:
-            sealer = recover_sealer(block.header.hash, seal)
-        except ExtraDataError as error:
-            raise BlockRejected(block.number, str(error)) from None
+        sealer = recover_signer(seal, digest)
+        if sealer is None:
+            raise BlockRejected(block.number, "committed seal does not recover a key")
         if sealer not in validators:
             raise BlockRejected(block.number, "committed seal from a non-validator")
         sealers.add(sealer)
@@ -266,8 +268,3 @@ def _check_transactions(ledger: Ledger, block: BlockAPI) -> list[SignedTransacti
             )
         admitted.append(decoded)
     return admitted
-
-
-def quorum_size(validator_count: int) -> int:
-    """Return the QBFT quorum for ``validator_count`` validators: ceil(2n/3)."""
-    return -(-2 * validator_count // 3)

@@ -1,17 +1,21 @@
 """Block and header classes of the consortium chain.
 
-The header is py-evm's Prague header with one change: its hash leaves out the
-committed seals in ``extraData``. QBFT validators each sign the block hash and a
-node may hold any quorum of those seals, so the identity of a block must not
-depend on which seals it carries (Besu and GoQuorum hash QBFT headers the same
-way). Everything else (fields, RLP, roots) is Prague's.
+The header is py-evm's Prague header with one change: its hash leaves the round
+and the committed seals out of ``extraData`` (Besu's on-chain hash). A node may
+hold any quorum of seals, and a block may be committed in any round, so neither
+may change which block it is. Committed seals sign a second hash,
+``seal_hash``, which keeps the round: that is the digest PREPARE and COMMIT
+messages name (both rules are pinned by ``shared/vectors/qbft``). Everything
+else (fields, RLP, roots) is Prague's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import rlp
+from eth.abc import BlockHeaderAPI
 from eth.vm.forks.prague.blocks import PragueBlock, PragueBlockHeader
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth_hash.auto import keccak
@@ -19,7 +23,12 @@ from eth_typing import Hash32
 from rlp.sedes import CountableList
 
 from chain.errors import ExtraDataError
-from chain.qbft.extra_data import decode_extra_data, encode_extra_data
+from chain.qbft.extra_data import (
+    QbftExtraData,
+    decode_extra_data,
+    encode_extra_data_for_committed_seal,
+    encode_extra_data_for_on_chain_hash,
+)
 
 # "Istanbul byzantine fault tolerance" digest that marks a BFT header, as in Besu.
 BFT_MIX_HASH = bytes.fromhex(
@@ -29,32 +38,30 @@ BFT_DIFFICULTY = 1
 BFT_NONCE = b"\x00" * 8
 
 
-def hashing_extra_data(extra_data: bytes) -> bytes:
-    """Return ``extra_data`` with its committed seals removed, as block hashing uses.
-
-    Bytes that are not QBFT extra data are returned unchanged; header validation
-    rejects such a header separately.
-    """
+def _header_hash(
+    header: BlockHeaderAPI, encode: Callable[[QbftExtraData], bytes]
+) -> Hash32:
     try:
-        extra = decode_extra_data(extra_data)
+        extra = decode_extra_data(header.extra_data)
     except ExtraDataError:
-        return extra_data
-    if not extra.committed_seals:
-        return extra_data
-    return encode_extra_data(extra.without_seals())
+        # Not QBFT extra data: header validation rejects such a header, but it
+        # still needs an identity to be named in the error.
+        return Hash32(keccak(rlp.encode(header)))
+    return Hash32(keccak(rlp.encode(header.copy(extra_data=encode(extra)))))
+
+
+def seal_hash(header: BlockHeaderAPI) -> Hash32:
+    """Return the digest that committed seals sign: the hash with the round kept."""
+    return _header_hash(header, encode_extra_data_for_committed_seal)
 
 
 class ConsortiumBlockHeader(PragueBlockHeader):
-    """A Prague header whose hash excludes the QBFT committed seals."""
+    """A Prague header whose hash excludes the QBFT round and committed seals."""
 
     @property
     def hash(self) -> Hash32:
         if self._hash is None:
-            stripped = hashing_extra_data(self.extra_data)
-            if stripped == self.extra_data:
-                self._hash = keccak(rlp.encode(self))
-            else:
-                self._hash = keccak(rlp.encode(self.copy(extra_data=stripped)))
+            self._hash = _header_hash(self, encode_extra_data_for_on_chain_hash)
         return cast(Hash32, self._hash)
 
     def __str__(self) -> str:

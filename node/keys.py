@@ -12,7 +12,7 @@ from pathlib import Path
 
 import coincurve
 
-from chain.seals import address_of_private_key
+from chain.qbft.signing import address_of_private_key
 
 
 class NodeKeyError(Exception):

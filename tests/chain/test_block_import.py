@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from chain.block_production import build_block, import_block, quorum_size
+from chain.block_production import build_block, import_block
+from chain.blocks import seal_hash
 from chain.errors import BlockRejected
 from chain.ledger import Ledger
 from chain.qbft.extra_data import decode_extra_data, encode_extra_data
-from chain.seals import sign_block_hash
+from chain.qbft.signing import sign_hash
 from tests.chain.factories import address_of, make_genesis, make_key, signed_transfer
 
 VALIDATOR, MEMBER, OUTSIDER, STRANGER = (
@@ -66,7 +68,7 @@ def test_rejects_a_block_sealed_by_a_non_validator(tmp_path: Path) -> None:
     proposer, follower = ledgers(tmp_path)
     built = build_block(proposer, VALIDATOR, proposer.head.timestamp + 1)
     extra = decode_extra_data(built.block.header.extra_data)
-    forged = extra.with_seals((sign_block_hash(built.block.header.hash, STRANGER),))
+    forged = extra.with_seals((sign_hash(seal_hash(built.block.header), STRANGER),))
     block = built.block.copy(
         header=built.block.header.copy(extra_data=encode_extra_data(forged))
     )
@@ -93,7 +95,7 @@ def test_rejects_a_block_whose_state_root_was_changed(tmp_path: Path) -> None:
     built = build_block(proposer, VALIDATOR, proposer.head.timestamp + 1)
     tampered_header = built.block.header.copy(state_root=b"\x11" * 32)
     extra = decode_extra_data(tampered_header.extra_data)
-    resealed = extra.with_seals((sign_block_hash(tampered_header.hash, VALIDATOR),))
+    resealed = extra.with_seals((sign_hash(seal_hash(tampered_header), VALIDATOR),))
     block = built.block.copy(
         header=tampered_header.copy(extra_data=encode_extra_data(resealed))
     )
@@ -103,18 +105,18 @@ def test_rejects_a_block_whose_state_root_was_changed(tmp_path: Path) -> None:
     assert follower.head.block_number == 0
 
 
-def test_block_hash_ignores_committed_seals(tmp_path: Path) -> None:
+def test_block_hash_ignores_round_and_seals_but_seal_hash_keeps_round(
+    tmp_path: Path,
+) -> None:
     proposer, _ = ledgers(tmp_path)
     built = build_block(proposer, VALIDATOR, proposer.head.timestamp + 1)
-    extra = decode_extra_data(built.block.header.extra_data)
-    other = built.block.header.copy(
+    header = built.block.header
+    extra = decode_extra_data(header.extra_data)
+    other_seals = header.copy(
         extra_data=encode_extra_data(extra.with_seals((b"\x01" * 64 + b"\x00",)))
     )
-    assert other.hash == built.block.header.hash
+    other_round = header.copy(extra_data=encode_extra_data(replace(extra, round=3)))
 
-
-@pytest.mark.parametrize(
-    ("validators", "quorum"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 4), (7, 5)]
-)
-def test_quorum_is_two_thirds_rounded_up(validators: int, quorum: int) -> None:
-    assert quorum_size(validators) == quorum
+    assert other_seals.hash == other_round.hash == header.hash
+    assert seal_hash(other_seals) == seal_hash(header)
+    assert seal_hash(other_round) != seal_hash(header)
