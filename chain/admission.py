@@ -21,12 +21,10 @@ cannot include what a node would refuse at submission.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import rlp
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
-from eth_typing import Address
 from eth_utils import ValidationError, to_checksum_address
 
 from chain.errors import (
@@ -39,17 +37,12 @@ from chain.errors import (
     SenderNotPermitted,
     TransactionTooLarge,
 )
+from chain.permissions import SenderPermission
 
 SUPPORTED_TYPES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559"}
 SECP256K1_HALF_ORDER = (
     0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 // 2
 )
-
-
-class SenderPermission(Protocol):
-    """Decides whether an account may send transactions, given the head state."""
-
-    def is_permitted(self, sender: Address, state: StateAPI) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -140,20 +133,3 @@ def check_transaction(
     cost = transaction.value + transaction.gas * transaction.max_fee_per_gas
     if balance < cost:
         raise InsufficientFunds(balance, cost)
-
-
-class OpenPermission:
-    """Every account may transact."""
-
-    def is_permitted(self, sender: Address, state: StateAPI) -> bool:
-        return True
-
-
-class AllowlistPermission:
-    """Only the accounts named in the genesis allowlist may transact."""
-
-    def __init__(self, allowlist: frozenset[Address]) -> None:
-        self.allowlist = allowlist
-
-    def is_permitted(self, sender: Address, state: StateAPI) -> bool:
-        return sender in self.allowlist

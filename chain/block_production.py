@@ -76,6 +76,15 @@ def build_block(
     with ledger.pool_lock:
         nonces = {s: parent_state.get_nonce(s) for s in ledger.pool.senders()}
         candidates = ledger.pool.select(nonces, header.gas_limit, max_transactions)
+    # A role may have been revoked since admission; other nodes will judge the
+    # block by its parent state, so the proposer does too.
+    refused = {
+        t.sender
+        for t in candidates
+        if not ledger.permission.is_permitted(t.sender, parent_state)
+    }
+    not_permitted = [t for t in candidates if t.sender in refused]
+    candidates = [t for t in candidates if t.sender not in refused]
 
     buffer = BlockWriteBuffer(ledger.database)
     chaindb = ConsortiumChainDB(AtomicDB(buffer))
@@ -84,6 +93,7 @@ def build_block(
     included, receipts, dropped, result_header = _apply_transactions(
         vm, header, candidates
     )
+    dropped += not_permitted
     filled = vm.set_block_transactions_and_withdrawals(
         vm.get_block(), result_header, included, receipts
     )

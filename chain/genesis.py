@@ -7,6 +7,7 @@ and a ``qbft`` block; ``extraData`` in QBFT form; ``alloc``; a fixed
     "gongfen": {
       "accounts": "allowlist" | "open",
       "allowlist": ["0x…", …],
+      "permissionContract": "0x…" (optional: a contract with canTransact(address)),
       "members": [{"id", "name", "role", "validator", "nodeId"}, …]
     }
 
@@ -78,6 +79,7 @@ class Genesis:
     permissioning: str
     allowlist: frozenset[Address]
     alloc: dict[Address, GenesisAccount]
+    permission_contract: Address | None = None
 
     def member_for_validator(self, validator: Address) -> Member | None:
         """Return the member whose node validates as ``validator``, if any."""
@@ -137,6 +139,16 @@ def parse_genesis(document: Any) -> Genesis:
     members = _parse_members(gongfen)
     _check_validators_are_members(extra, members)
     permissioning, allowlist = _parse_permissioning(gongfen)
+    permission_contract = None
+    if gongfen.get("permissionContract") is not None:
+        permission_contract = _parse_address(
+            gongfen["permissionContract"], "gongfen.permissionContract"
+        )
+        if permissioning != "allowlist":
+            raise GenesisError(
+                "gongfen.permissionContract: needs accounts 'allowlist', whose "
+                "accounts may transact before the contract is deployed"
+            )
     alloc = _parse_alloc(document.get("alloc", {}))
 
     return Genesis(
@@ -150,6 +162,7 @@ def parse_genesis(document: Any) -> Genesis:
         permissioning=permissioning,
         allowlist=allowlist,
         alloc=alloc,
+        permission_contract=permission_contract,
     )
 
 
@@ -359,6 +372,7 @@ def build_genesis_document(
     request_timeout_seconds: int = 4,
     gas_limit: int = DEFAULT_GAS_LIMIT,
     timestamp: int = 0,
+    permission_contract: Address | None = None,
 ) -> dict[str, Any]:
     """Return a genesis document (the JSON object) for a new consortium.
 
@@ -381,6 +395,9 @@ def build_genesis_document(
         "gongfen": {
             "accounts": permissioning,
             "allowlist": [to_checksum_address(a) for a in allowlist or []],
+            "permissionContract": None
+            if permission_contract is None
+            else to_checksum_address(permission_contract),
             "members": [
                 {
                     "id": m.id,

@@ -33,14 +33,7 @@ from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.vm.chain_context import ChainContext
 from eth_typing import Address, BlockNumber, Hash32
 
-from chain.admission import (
-    AdmissionLimits,
-    AllowlistPermission,
-    OpenPermission,
-    SenderPermission,
-    check_transaction,
-    decode_transaction,
-)
+from chain.admission import AdmissionLimits, check_transaction, decode_transaction
 from chain.blocks import (
     BFT_DIFFICULTY,
     BFT_MIX_HASH,
@@ -50,6 +43,12 @@ from chain.blocks import (
 )
 from chain.errors import AlreadyKnown, StorageError
 from chain.genesis import Genesis
+from chain.permissions import (
+    AllowlistPermission,
+    ContractPermission,
+    OpenPermission,
+    SenderPermission,
+)
 from chain.pool import PoolLimits, TransactionPool
 from chain.storage import BlockWriteBuffer, LevelDB
 from chain.vm import ConsortiumVM
@@ -113,11 +112,7 @@ class Ledger:
             block_gas_limit=genesis.gas_limit,
             max_transaction_bytes=max_transaction_bytes,
         )
-        self.permission: SenderPermission = (
-            AllowlistPermission(genesis.allowlist)
-            if genesis.permissioning == "allowlist"
-            else OpenPermission()
-        )
+        self.permission = permission_for(genesis)
         self.database = LevelDB(data_dir / "chain", sync_writes=sync_writes)
         self.chaindb = ConsortiumChainDB(AtomicDB(self.database))
         self.consensus_context = ConsensusContext(self.chaindb.db)
@@ -326,6 +321,15 @@ class Ledger:
             header = self.header_by_number(block_number)
             if header is not None:
                 yield header
+
+
+def permission_for(genesis: Genesis) -> SenderPermission:
+    """Return the sender-permission rule that ``genesis`` chooses."""
+    if genesis.permissioning == "open":
+        return OpenPermission()
+    if genesis.permission_contract is not None:
+        return ContractPermission(genesis.allowlist, genesis.permission_contract)
+    return AllowlistPermission(genesis.allowlist)
 
 
 def write_genesis(db: BlockWriteBuffer, genesis: Genesis) -> BlockHeaderAPI:

@@ -3,13 +3,17 @@
 ``up`` creates (on first use) a genesis with fresh keys for the town, the
 villages 大石盖村 and 佛山村, the bank, a shop and the regulator, plus funded dev
 accounts; starts each validator's node on 127.0.0.1; waits until each answers
-JSON-RPC; and writes ``DIR/devnet.json``. Running ``up`` again on the same
+JSON-RPC; deploys the consortium contracts (first start only) and writes
+``DIR/devnet.json``. With ``--permissioning allowlist`` (the default) the
+Consortium contract decides who may transact once deployed. Running ``up`` again on the same
 folder restarts the same chain from its data. ``down`` stops the nodes.
 
 Layout of the data folder::
 
     DIR/genesis.json          the consortium genesis
-    DIR/devnet.json           chain id, nodes with URLs, dev accounts with keys
+    DIR/devnet.json           chain id, nodes with URLs, dev accounts with keys,
+                              contract addresses
+    DIR/deployment.json       the contract addresses, for the API
     DIR/nodes/<member>/key    the member's node key (owner-only)
     DIR/nodes/<member>/chain  LevelDB
     DIR/nodes/<member>/node.log, node.pid
@@ -35,6 +39,12 @@ from typing import Any
 from eth_typing import Address
 
 from chain.genesis import Member, build_genesis_document
+from node.devnet_contracts import (
+    DEV_MEMBER_ROLES,
+    DEV_VILLAGERS,
+    deploy_devnet_contracts,
+    first_contract_address,
+)
 from node.keys import generate_node_key, write_node_key
 
 DEVNET_CHAIN_ID = 20261
@@ -88,6 +98,14 @@ def up(options: DevnetOptions) -> dict[str, Any]:
         _start_node(data_dir, node, port)
     for node in manifest["nodes"]:
         _wait_until_ready(node, data_dir)
+    if "contracts" not in manifest:
+        accounts = {a["name"]: a for a in manifest["accounts"]}
+        deployment = deploy_devnet_contracts(
+            manifest["nodes"][0]["rpcUrl"], accounts, data_dir / "deployment.json"
+        )
+        manifest["contracts"] = deployment["contracts"]
+        manifest["villages"] = deployment["villages"]
+        manifest["deployment"] = str(data_dir / "deployment.json")
     _write_json(data_dir / "devnet.json", manifest)
     return manifest  # type: ignore[no-any-return]
 
@@ -140,7 +158,9 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
         write_node_key(data_dir / "nodes" / member_id / "key", key)
 
     accounts = {name: generate_node_key() for name in DEV_ACCOUNTS}
-    permitted = [k.address for n, k in accounts.items() if n != "outsider"]
+    # Only the node keys and the town admin, who deploys the contracts, are
+    # permitted by genesis; everyone else needs a role in the Consortium contract.
+    permitted = [accounts["town-admin"].address]
     permitted += [k.address for k in member_keys.values()]
     document = build_genesis_document(
         chain_id=DEVNET_CHAIN_ID,
@@ -151,6 +171,9 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
         allowlist=permitted,
         block_period_seconds=options.block_period_seconds,
         timestamp=int(time.time()),
+        permission_contract=first_contract_address(accounts["town-admin"].address)
+        if options.permissioning == "allowlist"
+        else None,
     )
     _write_json(data_dir / "genesis.json", document)
     manifest = {
@@ -172,12 +195,19 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
                 "name": name,
                 "address": "0x" + key.address.hex(),
                 "privateKey": "0x" + key.private_key.hex(),
-                "permitted": name != "outsider",
+                "role": _dev_role(name),
             }
             for name, key in accounts.items()
         ],
     }
     _write_json(data_dir / "devnet.json", manifest)
+
+
+def _dev_role(account_name: str) -> str | None:
+    for name, role, _village in DEV_MEMBER_ROLES:
+        if name == account_name:
+            return role
+    return "villager" if account_name in DEV_VILLAGERS else None
 
 
 def _choose_ports(base_port: int, count: int) -> list[int]:
