@@ -190,10 +190,24 @@ def import_block(ledger: Ledger, block: BlockAPI) -> BlockHeaderAPI:
     different header.
     """
     with ledger.write_lock:
+        return commit_block(ledger, execute_block(ledger, block))
+
+
+def execute_block(
+    ledger: Ledger, block: BlockAPI, *, require_seals: bool = True
+) -> BuiltBlock:
+    """Validate and re-execute ``block`` on the head without committing it.
+
+    A QBFT validator runs this on a proposal (``require_seals=False``: the
+    seals come later) before it prepares; ``commit_block`` then persists the
+    result once a quorum has committed. Rejects what ``import_block`` rejects.
+    """
+    with ledger.write_lock:
         parent = ledger.head
         if block.header.parent_hash != parent.hash:
             raise BlockRejected(block.number, "parent is not the head")
-        _check_seals(ledger, block)
+        if require_seals:
+            _check_seals(ledger, block)
         decoded = _check_transactions(ledger, block)
         senders = frozenset(t.sender for t in decoded)
         # Execute the decoded objects: they carry the recovered senders.
@@ -225,10 +239,9 @@ def import_block(ledger: Ledger, block: BlockAPI) -> BlockHeaderAPI:
         receipts = tuple(
             chaindb.get_receipts(executed.header, vm.get_receipt_builder())
         )
-        built = BuiltBlock(
+        return BuiltBlock(
             block=block, receipts=receipts, buffer=buffer, dropped=(), senders=senders
         )
-        return commit_block(ledger, built)
 
 
 def _check_seals(ledger: Ledger, block: BlockAPI) -> None:

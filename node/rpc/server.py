@@ -35,6 +35,28 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH_SIZE = 1000
+# Methods that take well under a millisecond run on the event loop itself: the
+# hop to a worker thread and back would cost more than the call. Anything that
+# executes code or scans blocks goes to a worker thread.
+INLINE_METHODS = frozenset(
+    {
+        "eth_sendRawTransaction",
+        "eth_chainId",
+        "eth_blockNumber",
+        "net_version",
+        "eth_gasPrice",
+        "eth_maxPriorityFeePerGas",
+        "eth_getTransactionCount",
+        "eth_getBalance",
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
+        "eth_syncing",
+        "net_listening",
+        "net_peerCount",
+        "web3_clientVersion",
+        "eth_accounts",
+    }
+)
 # Bodies up to this size are read and discarded before answering 413.
 DRAIN_LIMIT_BYTES = 4 * MAX_BODY_BYTES
 
@@ -70,9 +92,12 @@ class RpcService:
         method = request["method"]
         started = time.perf_counter()
         try:
-            result = await to_thread.run_sync(
-                self.api.dispatch, method, request.get("params")
-            )
+            if method in INLINE_METHODS:
+                result = self.api.dispatch(method, request.get("params"))
+            else:
+                result = await to_thread.run_sync(
+                    self.api.dispatch, method, request.get("params")
+                )
         except RpcError as error:
             self._count(method, "error")
             logger.debug("rpc %s failed: %s", method, error.message)
@@ -98,36 +123,75 @@ def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_json()}
 
 
-def build_app(service: RpcService, hub: SubscriptionHub, health: Any) -> Starlette:
-    """Return the ASGI app serving JSON-RPC, WebSocket, health and metrics."""
+class JsonRpcHttpApp:
+    """The ASGI app: ``POST /`` answered directly, everything else by Starlette.
 
-    async def http_rpc(request: Request) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > DRAIN_LIMIT_BYTES:
-            return _too_large()  # not worth reading; the client sees a reset
+    JSON-RPC over HTTP is the hot path (every transaction arrives through it),
+    so it skips Starlette's request and response objects and the router;
+    health, metrics and the WebSocket go through ``routes``.
+    """
+
+    def __init__(self, service: RpcService, routes: Starlette) -> None:
+        self.service = service
+        self.routes = routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/"
+            and scope["method"] == "POST"
+        ):
+            status, body = await self._answer(scope, receive)
+            await _send_json(send, status, body)
+            return
+        await self.routes(scope, receive, send)
+
+    async def _answer(self, scope: Any, receive: Any) -> tuple[int, Any]:
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > DRAIN_LIMIT_BYTES:
+            return 413, _too_large_body()  # not worth reading; the client sees a reset
         body = bytearray()
         received = 0
-        async for chunk in request.stream():
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 400, None
+            chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             received += len(chunk)
             if received <= MAX_BODY_BYTES:
                 body.extend(chunk)
             elif received > DRAIN_LIMIT_BYTES:
-                return _too_large()
-        oversized = received > MAX_BODY_BYTES
-        if oversized:
+                return 413, _too_large_body()
+        if received > MAX_BODY_BYTES:
             # The body was read to its end so that the client gets this answer
             # instead of a connection reset in the middle of its upload.
-            return _too_large()
+            return 413, _too_large_body()
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            return JSONResponse(
-                _error_response(None, ParseError(f"parse error: {error}"))
-            )
-        response = await service.handle_payload(payload)
-        if response is None or response == []:
-            return Response(status_code=200)
-        return JSONResponse(response)
+            return 200, _error_response(None, ParseError(f"parse error: {error}"))
+        return 200, await self.service.handle_payload(payload)
+
+
+async def _send_json(send: Any, status: int, document: Any) -> None:
+    body = b"" if document is None or document == [] else json.dumps(document).encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _too_large_body() -> dict[str, Any]:
+    return _error_response(
+        None, InvalidRequest(f"request body exceeds {MAX_BODY_BYTES} bytes")
+    )
+
+
+def build_app(service: RpcService, hub: SubscriptionHub, health: Any) -> JsonRpcHttpApp:
+    """Return the ASGI app serving JSON-RPC, WebSocket, health and metrics."""
 
     async def health_check(request: Request) -> Response:
         return JSONResponse(health())
@@ -158,24 +222,15 @@ def build_app(service: RpcService, hub: SubscriptionHub, health: Any) -> Starlet
         hub.attach_loop(asyncio.get_running_loop())
         yield
 
-    return Starlette(
+    routes = Starlette(
         routes=[
-            Route("/", http_rpc, methods=["POST"]),
             Route("/health", health_check, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             WebSocketRoute("/", websocket_rpc),
         ],
         lifespan=lifespan,
     )
-
-
-def _too_large() -> Response:
-    return JSONResponse(
-        _error_response(
-            None, InvalidRequest(f"request body exceeds {MAX_BODY_BYTES} bytes")
-        ),
-        status_code=413,
-    )
+    return JsonRpcHttpApp(service, routes)
 
 
 async def _handle_ws_message(
