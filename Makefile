@@ -16,10 +16,19 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/gongfen devnet up --data $(DATA)
 
-test: $(STAMP)
+JS_CHECK := tests/node/js/node_modules/.installed
+
+# ethers.js for the client-compatibility test; skipped (the test says so) when
+# this machine has no npm.
+$(JS_CHECK): tests/node/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/node/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the ethers.js test will be skipped"; fi
+
+test: $(STAMP) $(JS_CHECK)
 	$(PYTHON) -m pytest -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(JS_CHECK)
 	$(PYTHON) -m pytest -q -m ''
 
 check: $(STAMP)
