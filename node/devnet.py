@@ -138,6 +138,13 @@ def status(data_dir: Path) -> list[dict[str, Any]]:
 def _create(data_dir: Path, options: DevnetOptions) -> None:
     if not 1 <= options.validators <= len(MEMBERS) - 1:
         raise DevnetError(f"--validators must be 1 to {len(MEMBERS) - 1}")
+    if options.validators > 1:
+        # TODO(#4): several validators need QBFT between the nodes; until the
+        # consensus driver and transport are wired, each would seal its own chain.
+        raise DevnetError(
+            "--validators above 1 needs QBFT between the nodes, which is not "
+            "wired into the node yet (issue #4); use --validators 1"
+        )
     member_keys = {member_id: generate_node_key() for member_id, _, _ in MEMBERS}
     members = []
     validators: list[Address] = []
