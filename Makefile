@@ -38,6 +38,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) bench/throughput.py
+	$(PYTHON) bench/contracts_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
