@@ -25,7 +25,7 @@ from chain.admission import decode_transaction
 from chain.blocks import seal_hash
 from chain.errors import BlockRejected, ExtraDataError, TransactionRejected
 from chain.ledger import ConsortiumChainDB, Ledger
-from chain.log_index import index_block_logs
+from chain.log_index import index_block_logs, write_receipt_offsets
 from chain.qbft.extra_data import QbftExtraData, decode_extra_data, encode_extra_data
 from chain.qbft.signing import address_of_private_key, recover_signer, sign_hash
 from chain.qbft.validators import quorum_size
@@ -154,13 +154,13 @@ def commit_block(ledger: Ledger, built: BuiltBlock) -> BlockHeaderAPI:
         chaindb = ConsortiumChainDB(AtomicDB(built.buffer))
         chaindb.persist_block(block)
         index_block_logs(built.buffer, block.number, built.receipts)
+        write_receipt_offsets(built.buffer, block.header.hash, built.receipts)
         built.buffer.commit()
         ledger._set_head(block.header)
 
-    senders = {t.sender for t in block.transactions} | {t.sender for t in built.dropped}
     state = ledger.state_at(block.header)
     with ledger.pool_lock:
-        ledger.pool.remove_mined({s: state.get_nonce(s) for s in senders})
+        ledger.pool.remove_mined({s: state.get_nonce(s) for s in built.senders})
         for transaction in built.dropped:
             ledger.pool.remove(transaction.hash)
     return block.header

@@ -43,6 +43,7 @@ from chain.blocks import (
 )
 from chain.errors import AlreadyKnown, StorageError
 from chain.genesis import Genesis
+from chain.log_index import read_receipt_offset
 from chain.permissions import (
     AllowlistPermission,
     ContractPermission,
@@ -285,7 +286,29 @@ class Ledger:
         header = self.header_by_number(location.block_number)
         if header is None:
             return None
-        return self.mined_receipts(header)[location.index]
+        offset = read_receipt_offset(self.database, header.hash, location.index)
+        if offset is None:
+            return self.mined_receipts(header)[location.index]
+        gas_used, first_log_index = offset
+        number = BlockNumber(location.block_number)
+        return MinedReceipt(
+            receipt=self.chaindb.get_receipt_by_index(
+                number, location.index, ConsortiumVM.get_receipt_builder()
+            ),
+            transaction=self.mined_transaction(location),
+            header=header,
+            index=location.index,
+            gas_used=gas_used,
+            first_log_index=first_log_index,
+        )
+
+    def mined_transaction(self, location: TransactionLocation) -> SignedTransactionAPI:
+        """Return the transaction at ``location`` without decoding its whole block."""
+        return self.chaindb.get_transaction_by_index(
+            BlockNumber(location.block_number),
+            location.index,
+            ConsortiumVM.get_transaction_builder(),
+        )
 
     def mined_receipts(self, header: BlockHeaderAPI) -> list[MinedReceipt]:
         """Return every receipt of a block with its per-transaction figures."""

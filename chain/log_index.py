@@ -15,12 +15,15 @@ write batch as the block.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 
 from eth.abc import DatabaseAPI, ReceiptAPI
 
 from chain.storage import LevelDB
 
+_RECEIPT_OFFSETS = b"gongfen:receipt-offsets:"
+_OFFSET = struct.Struct(">QI")  # gas used by the transaction, its first log index
 _ADDRESS = b"logidx:a"
 _TOPIC = b"logidx:t"
 _BLOCK = b"logidx:b"
@@ -44,6 +47,40 @@ def index_block_logs(
                 db[_TOPIC + topic.to_bytes(32, "big") + number] = b""
     if has_logs:
         db[_BLOCK + number] = b""
+
+
+def write_receipt_offsets(
+    db: DatabaseAPI, block_hash: bytes, receipts: Sequence[ReceiptAPI]
+) -> None:
+    """Record each receipt's own gas and first log index for one block.
+
+    Receipts store cumulative gas, and a log's index counts every log before it
+    in the block; without this record, answering for one transaction would mean
+    decoding the whole block.
+    """
+    previous_gas = 0
+    first_log = 0
+    packed = bytearray()
+    for receipt in receipts:
+        packed += _OFFSET.pack(receipt.gas_used - previous_gas, first_log)
+        previous_gas = receipt.gas_used
+        first_log += len(receipt.logs)
+    db[_RECEIPT_OFFSETS + block_hash] = bytes(packed)
+
+
+def read_receipt_offset(
+    db: DatabaseAPI, block_hash: bytes, index: int
+) -> tuple[int, int] | None:
+    """Return (gas used, first log index) of transaction ``index``, if recorded."""
+    try:
+        packed = db[_RECEIPT_OFFSETS + block_hash]
+    except KeyError:
+        return None
+    start = index * _OFFSET.size
+    if start + _OFFSET.size > len(packed):
+        return None
+    gas_used, first_log = _OFFSET.unpack_from(packed, start)
+    return int(gas_used), int(first_log)
 
 
 def candidate_blocks(

@@ -293,7 +293,7 @@ class EthApi:
         if location is not None:
             header = self.ledger.header_by_number(location.block_number)
             if header is not None:
-                transaction = self.ledger.transactions_of(header)[location.index]
+                transaction = self.ledger.mined_transaction(location)
                 return format_transaction(transaction, header, location.index)
         pooled = self.ledger.pooled_transaction(transaction_hash)
         return None if pooled is None else format_transaction(pooled, None, None)
