@@ -47,6 +47,7 @@ def test_publishing_rejects_wrong_callers(world: World) -> None:
         ({"category": 11}, "activities: unknown category"),
         ({"points": 0}, "activities: zero points"),
         ({"capacity": 0}, "activities: zero capacity"),
+        ({"capacity": 2**64 + 1}, "activities: capacity too large"),
         ({"lasts": 0}, "activities: empty time window"),
         (
             {"starts_in": -3 * HOUR, "lasts": HOUR},
@@ -77,9 +78,13 @@ def test_villager_checks_in_and_issuer_approves(world: World) -> None:
     assert [world.balance(v) for v in villagers] == [10, 10, 10]
     assert world.points.totalSupply.call() == 30
     assert world.points.mintedIn.call(EAST, world.period()) == 30
-    awarded = world.activities.events(receipt, "Awarded")
-    assert [a["villager"] for a in awarded] == [v.address.lower() for v in villagers]
-    assert len(world.points.events(receipt, "Transfer")) == 3
+    (approved,) = world.activities.events(receipt, "ParticipantsApproved")
+    assert (approved["activityId"], approved["slot"]) == (activity_id, 0)
+    assert (approved["count"], approved["points"]) == (3, 10)
+    minted = world.points.events(receipt, "Transfer")
+    assert [(t["sender"], t["receiver"], t["value"]) for t in minted] == [
+        ("0x" + "00" * 20, v.address.lower(), 10) for v in villagers
+    ]
     assert world.activities.participationOf.call(
         activity_id, 0, villagers[0].address
     ) == (
@@ -376,3 +381,44 @@ def test_empty_approval_batch_is_rejected(world: World) -> None:
         world.activities.approveParticipants.transact(
             activity_id, 0, [], sender=world.east_admin
         )
+
+
+def test_approval_bitmap_spans_words_in_any_order(world: World) -> None:
+    # Check-in indexes 0-599 fill three words of the approval bitmap.
+    activity_id = world.publish(EAST, category=Category.VOLUNTEER_SERVICE, capacity=600)
+    newcomers = [f"0x{0x7100 + i:040x}" for i in range(600)]
+    for start in (0, 300):
+        world.consortium.registerVillagers.transact(
+            newcomers[start : start + 300], EAST, sender=world.east_admin
+        )
+        world.activities.checkInBatch.transact(
+            activity_id, newcomers[start : start + 300], sender=world.east_worker
+        )
+    first = newcomers[550:] + newcomers[:10] + newcomers[260:250:-1]
+    second = [v for v in newcomers if v not in set(first)]
+
+    world.activities.approveParticipants.transact(
+        activity_id, 0, first, sender=world.east_admin
+    )
+    for late in (newcomers[555], newcomers[5], newcomers[255]):
+        with reverts("activities: participant already approved"):
+            world.activities.approveParticipants.transact(
+                activity_id, 0, [newcomers[300], late], sender=world.east_admin
+            )
+    with reverts("activities: participant already approved"):
+        world.activities.approveParticipants.transact(
+            activity_id,
+            0,
+            [newcomers[300], newcomers[20], newcomers[300]],
+            sender=world.east_admin,
+        )
+    for start in (0, 285):
+        world.activities.approveParticipants.transact(
+            activity_id, 0, second[start : start + 285], sender=world.east_admin
+        )
+
+    statuses = {
+        world.activities.participationOf.call(activity_id, 0, v)[0] for v in newcomers
+    }
+    assert statuses == {2}
+    assert world.points.totalSupply.call() == 600 * 10
