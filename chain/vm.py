@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
 from eth.constants import EMPTY_SHA256, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.state import PragueState
@@ -99,6 +99,16 @@ class ConsortiumVM(PragueVM):  # type: ignore[misc]
     _state_class = ConsortiumState
     extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
     create_header_from_parent = staticmethod(create_header_from_parent)
+
+    def block_postprocessing(self, block: BlockAPI) -> BlockAPI:
+        """Leave out Prague's execution-layer requests (EIP-6110, 7002, 7251).
+
+        They serve proof-of-stake deposits, withdrawals and consolidations;
+        this chain has none of those contracts, and scanning for deposits
+        decodes every receipt of the block again. The requests hash stays the
+        hash of no requests, which ``create_header_from_parent`` sets.
+        """
+        return block
 
     @classmethod
     def validate_header(
