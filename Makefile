@@ -36,6 +36,10 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# The long fault and soak runs (tests marked slow): several minutes.
+soak: $(STAMP) $(JS_CHECK)
+	$(PYTHON) -m pytest -q -m slow
+
 bench: $(STAMP)
 	$(PYTHON) bench/throughput.py
 	$(PYTHON) bench/contracts_throughput.py

@@ -44,6 +44,11 @@ class Member:
     role: str
     validator: Address | None
     node_id: bytes  # the 64-byte secp256k1 public key of the member's node
+    # The member's transport identity (see node.transport.peers): the SHA-256
+    # pin of its TLS certificate and the certificate itself, as PEM. Optional:
+    # a permissions file may carry them instead.
+    fingerprint: str | None = None
+    certificate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,16 @@ def _parse_member(entry: dict[str, Any], where: str) -> Member:
             )
     if role == "regulator" and validator is not None:
         raise GenesisError(f"{where}.validator: the regulator runs an observer node")
-    return Member(member_id, name, role, validator, node_id)
+    fingerprint = _optional_string(entry, "fingerprint", where)
+    certificate = _optional_string(entry, "certificate", where)
+    return Member(member_id, name, role, validator, node_id, fingerprint, certificate)
+
+
+def _optional_string(entry: dict[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise GenesisError(f"{where}.{key}: must be a non-empty string when given")
+    return value
 
 
 def _check_validators_are_members(
@@ -407,6 +421,7 @@ def build_genesis_document(
                     if m.validator is None
                     else to_checksum_address(m.validator),
                     "nodeId": "0x" + m.node_id.hex(),
+                    **_transport_fields(m),
                 }
                 for m in members
             ],
@@ -426,3 +441,12 @@ def build_genesis_document(
         "gasUsed": "0x0",
         "parentHash": "0x" + "00" * 32,
     }
+
+
+def _transport_fields(member: Member) -> dict[str, str]:
+    fields = {}
+    if member.fingerprint is not None:
+        fields["fingerprint"] = member.fingerprint
+    if member.certificate is not None:
+        fields["certificate"] = member.certificate
+    return fields

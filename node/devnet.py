@@ -2,11 +2,17 @@
 
 ``up`` creates (on first use) a genesis with fresh keys for the town, the
 villages 大石盖村 and 佛山村, the bank, a shop and the regulator, plus funded dev
-accounts; starts each validator's node on 127.0.0.1; waits until each answers
-JSON-RPC; deploys the consortium contracts (first start only) and writes
+accounts; starts the first ``--validators`` members (town, dashigai-village,
+bank, shop, foshan-village) as validators and the regulator as an observer,
+each its own process with its own data folder, keys, JSON-RPC port and P2P
+port on 127.0.0.1; waits until each answers JSON-RPC; deploys the consortium
+contracts through the town's node (first start only) and writes
 ``DIR/devnet.json``. With ``--permissioning allowlist`` (the default) the
 Consortium contract decides who may transact once deployed. Running ``up`` again on the same
-folder restarts the same chain from its data. ``down`` stops the nodes.
+folder restarts the same chain from its data, and starts only the nodes that
+are not running (so a test can kill one node and bring it back). Each node
+keeps the ports it was first given while they are free, so the running nodes'
+permissions files stay right. ``down`` stops the nodes.
 
 Layout of the data folder::
 
@@ -15,11 +21,15 @@ Layout of the data folder::
                               contract addresses
     DIR/deployment.json       the contract addresses, for the API
     DIR/nodes/<member>/key    the member's node key (owner-only)
+    DIR/nodes/<member>/transport.key, transport.crt
+                              the member's TLS identity, pinned in the genesis
+    DIR/nodes/<member>/peers.json
+                              the node's permissions file: every member's P2P
+                              address on 127.0.0.1
     DIR/nodes/<member>/chain  LevelDB
     DIR/nodes/<member>/node.log, node.pid
 
-TODO(#4): only validators run nodes here; the regulator's observer node and
-multi-validator consensus come with the QBFT issue.
+Members other than the first ``--validators`` and the regulator run no node.
 """
 
 from __future__ import annotations
@@ -46,10 +56,12 @@ from node.devnet_contracts import (
     first_contract_address,
 )
 from node.keys import generate_node_key, write_node_key
+from node.transport.identity import create_member_identities
 
 DEVNET_CHAIN_ID = 20261
 DEV_BALANCE = 10**24
 STARTUP_TIMEOUT_SECONDS = 60
+DEFAULT_VALIDATORS = 4
 
 # (member id, name, role) in the order validators are chosen.
 MEMBERS = (
@@ -80,9 +92,10 @@ class DevnetError(Exception):
 @dataclass(frozen=True)
 class DevnetOptions:
     data_dir: Path
-    validators: int = 1
+    validators: int = DEFAULT_VALIDATORS
     permissioning: str = "allowlist"
     base_port: int = 8545
+    p2p_base_port: int = 30303
     block_period_seconds: int = 1
 
 
@@ -93,9 +106,21 @@ def up(options: DevnetOptions) -> dict[str, Any]:
     if not (data_dir / "genesis.json").exists():
         _create(data_dir, options)
     manifest = _read_json(data_dir / "devnet.json")
-    ports = _choose_ports(options.base_port, len(manifest["nodes"]))
-    for node, port in zip(manifest["nodes"], ports, strict=True):
-        _start_node(data_dir, node, port)
+    first_node = data_dir / "nodes" / manifest["nodes"][0]["name"]
+    if not (first_node / "transport.crt").exists():
+        raise DevnetError(
+            f"{data_dir} holds a devnet made before nodes had peers; "
+            "remove the folder (or pick another) and run `devnet up` again"
+        )
+    stopped = [
+        node for node in manifest["nodes"] if not _node_is_running(data_dir, node)
+    ]
+    _assign_ports(manifest["nodes"], stopped, options)
+    _write_json(data_dir / "devnet.json", manifest)
+    for node in manifest["nodes"]:
+        _write_permissions(data_dir, node, manifest["nodes"])
+    for node in stopped:
+        _start_node(data_dir, node)
     for node in manifest["nodes"]:
         _wait_until_ready(node, data_dir)
     if "contracts" not in manifest:
@@ -138,14 +163,10 @@ def status(data_dir: Path) -> list[dict[str, Any]]:
 def _create(data_dir: Path, options: DevnetOptions) -> None:
     if not 1 <= options.validators <= len(MEMBERS) - 1:
         raise DevnetError(f"--validators must be 1 to {len(MEMBERS) - 1}")
-    if options.validators > 1:
-        # TODO(#4): several validators need QBFT between the nodes; until the
-        # consensus driver and transport are wired, each would seal its own chain.
-        raise DevnetError(
-            "--validators above 1 needs QBFT between the nodes, which is not "
-            "wired into the node yet (issue #4); use --validators 1"
-        )
     member_keys = {member_id: generate_node_key() for member_id, _, _ in MEMBERS}
+    identities = create_member_identities(
+        data_dir / "nodes", [member_id for member_id, _, _ in MEMBERS]
+    )
     members = []
     validators: list[Address] = []
     for index, (member_id, name, role) in enumerate(MEMBERS):
@@ -158,6 +179,8 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
                 role,
                 key.address if is_validator else None,
                 key.public_key,
+                identities[member_id].fingerprint,
+                identities[member_id].certificate_pem.decode(),
             )
         )
         if is_validator:
@@ -192,10 +215,10 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
                 "name": m.id,
                 "displayName": m.name,
                 "role": m.role,
-                "validator": "0x" + m.validator.hex(),
+                "validator": None if m.validator is None else "0x" + m.validator.hex(),
             }
             for m in members
-            if m.validator is not None
+            if m.validator is not None or m.role == "regulator"
         ],
         "accounts": [
             {
@@ -217,17 +240,59 @@ def _dev_role(account_name: str) -> str | None:
     return "villager" if account_name in DEV_VILLAGERS else None
 
 
-def _choose_ports(base_port: int, count: int) -> list[int]:
-    if base_port == 0:
-        return [_free_port() for _ in range(count)]
-    ports = list(range(base_port, base_port + count))
-    for port in ports:
-        if not _port_is_free(port):
-            raise DevnetError(
-                f"port {port} on 127.0.0.1 is in use; pass --base-port with a free "
-                "port, or 0 to pick free ports"
-            )
-    return ports
+def _node_is_running(data_dir: Path, node: dict[str, Any]) -> bool:
+    pid_file = data_dir / "nodes" / node["name"] / "node.pid"
+    return pid_file.exists() and _is_running(int(pid_file.read_text()))
+
+
+def _assign_ports(
+    nodes: list[dict[str, Any]], starting: list[dict[str, Any]], options: DevnetOptions
+) -> None:
+    """Give each node to start an RPC and a P2P port, keeping its old ones if free.
+
+    TODO(#4): a node whose old P2P port was taken meanwhile gets a new one, but
+    running nodes read peers.json only at start (``PeerNetwork.update_peers``
+    is not wired to it), so they keep dialling the old port; the connections
+    then come up only because the restarted node dials them.
+    """
+    for index, node in enumerate(nodes):
+        if node not in starting:
+            continue
+        for key, base in (
+            ("rpcPort", options.base_port),
+            ("p2pPort", options.p2p_base_port),
+        ):
+            kept = node.get(key)
+            if kept is not None and _port_is_free(kept):
+                continue
+            node[key] = _pick_port(0 if options.base_port == 0 else base + index)
+        node["rpcUrl"] = f"http://127.0.0.1:{node['rpcPort']}"
+        node["wsUrl"] = f"ws://127.0.0.1:{node['rpcPort']}"
+
+
+def _pick_port(port: int) -> int:
+    if port == 0:
+        return _free_port()
+    if not _port_is_free(port):
+        raise DevnetError(
+            f"port {port} on 127.0.0.1 is in use; pass --base-port and "
+            "--p2p-base-port with free ports, or --base-port 0 to pick free ports"
+        )
+    return port
+
+
+def _write_permissions(
+    data_dir: Path, node: dict[str, Any], nodes: list[dict[str, Any]]
+) -> None:
+    # The pins are in the genesis; the permissions file says where to dial.
+    document = {
+        "members": [
+            {"id": other["name"], "host": "127.0.0.1", "port": other["p2pPort"]}
+            for other in nodes
+        ]
+    }
+    path = data_dir / "nodes" / node["name"] / "peers.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def _free_port() -> int:
@@ -245,13 +310,9 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _start_node(data_dir: Path, node: dict[str, Any], port: int) -> None:
+def _start_node(data_dir: Path, node: dict[str, Any]) -> None:
     node_dir = data_dir / "nodes" / node["name"]
     pid_file = node_dir / "node.pid"
-    if pid_file.exists() and _is_running(int(pid_file.read_text())):
-        raise DevnetError(
-            f"node {node['name']} is already running; run `gongfen devnet down` first"
-        )
     command = [
         sys.executable,
         "-m",
@@ -265,7 +326,13 @@ def _start_node(data_dir: Path, node: dict[str, Any], port: int) -> None:
         "--key",
         str(node_dir / "key"),
         "--rpc-port",
-        str(port),
+        str(node["rpcPort"]),
+        "--peers",
+        str(node_dir / "peers.json"),
+        "--transport-key",
+        str(node_dir),
+        "--p2p-port",
+        str(node["p2pPort"]),
     ]
     log = open(node_dir / "node.log", "ab")  # noqa: SIM115  kept by the child
     process = subprocess.Popen(
@@ -278,8 +345,6 @@ def _start_node(data_dir: Path, node: dict[str, Any], port: int) -> None:
     )
     log.close()
     pid_file.write_text(str(process.pid))
-    node["rpcUrl"] = f"http://127.0.0.1:{port}"
-    node["wsUrl"] = f"ws://127.0.0.1:{port}"
     node["pid"] = process.pid
     node["log"] = str(node_dir / "node.log")
 

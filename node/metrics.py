@@ -29,6 +29,16 @@ class NodeMetrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
         )
+        self.peers = Gauge(
+            "gongfen_peers",
+            "Members with a live peer connection",
+            registry=self.registry,
+        )
+        self.bad_peer_messages = Counter(
+            "gongfen_bad_peer_messages",
+            "Malformed messages and rejected blocks received from peers",
+            registry=self.registry,
+        )
         self.rpc_requests = Counter(
             "gongfen_rpc_requests",
             "JSON-RPC requests by method and outcome",

@@ -1,7 +1,24 @@
-"""One running member node: ledger, block producer and JSON-RPC endpoint."""
+"""One running member node: ledger, block production, peers and JSON-RPC.
+
+How blocks are made depends on the genesis and on the node's key:
+
+- one validator, and this node is it: ``BlockProducer`` seals a block every
+  period, as before;
+- several validators, and this node is one of them: a ``ChainThread`` runs the
+  ``QbftDriver`` with the others over the peer network;
+- this node's key is not a validator (the regulator's observer): the
+  ``ChainThread`` only imports blocks that peers announce or serve.
+
+The peer network (``node.gossip``, ``node.sync``) runs when the node is given
+a permissions file (``NodeConfig.peers_file``); it is required for the last two
+cases. It shares the asyncio loop with the JSON-RPC server, while every ledger
+write happens on the producer or chain thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -9,17 +26,33 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from eth.abc import BlockHeaderAPI
 
 from chain.genesis import Genesis
 from chain.ledger import Ledger
+from node.consensus.driver import QbftDriver, consensus_config
+from node.consensus.host import ChainThread
+from node.gossip import MESSAGE_KINDS, PeerService
 from node.keys import NodeKey
 from node.metrics import NodeMetrics
+from node.permissions import load_member_peers
 from node.producer import BlockProducer
 from node.rpc.methods import EthApi
+from node.rpc.params import parse_data
 from node.rpc.server import RpcService, build_app
 from node.rpc.subscriptions import SubscriptionHub
+from node.transport.identity import identity_paths, read_identity
+from node.transport.network import PeerNetwork
 
 logger = logging.getLogger(__name__)
+
+# How long a starting node waits for its peers before it starts consensus: a
+# proposal broadcast before they connect is lost and costs a round change.
+PEER_WAIT_SECONDS = 5.0
+
+
+class NodeError(Exception):
+    """The node cannot run with the configuration it was given."""
 
 
 @dataclass(frozen=True)
@@ -30,45 +63,161 @@ class NodeConfig:
     host: str = "127.0.0.1"
     rpc_port: int = 8545
     max_block_transactions: int = 500
+    peers_file: Path | None = None
+    """Permissions file: who may connect and where to dial them."""
+    transport_dir: Path | None = None
+    """Folder with this member's transport.key and transport.crt."""
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int | None = None
+    """Where the peer network listens; default: this member's permissions entry."""
 
 
 class Node:
     """A member's node, assembled from its parts."""
 
     def __init__(self, config: NodeConfig, genesis: Genesis, key: NodeKey) -> None:
+        alone = list(genesis.validators) == [key.address]
+        if not alone and config.peers_file is None:
+            raise NodeError(
+                "this node does not produce blocks alone (several validators, or "
+                "its key is not a validator), so it needs peers: pass --peers"
+            )
         self.config = config
         self.genesis = genesis
         self.key = key
         self.ledger = Ledger(config.data_dir, genesis)
         self.metrics = NodeMetrics()
         self.metrics.block_height.set(self.ledger.head.block_number)
-        self.api = EthApi(self.ledger)
+        self.api = EthApi(self.ledger, peer_count=self._peer_count)
         self.hub = SubscriptionHub(self.ledger)
         self.started_at = time.time()
         self.is_validator = key.address in genesis.validators
         self.producer: BlockProducer | None = None
-        if self.is_validator:
+        self.chain: ChainThread | None = None
+        self.peers: PeerService | None = None
+        self._dialled_peers: list[str] = []
+        if self.is_validator and len(genesis.validators) == 1:
             self.producer = BlockProducer(
                 self.ledger,
                 key,
                 block_period_seconds=genesis.qbft.block_period_seconds,
                 max_transactions=config.max_block_transactions,
                 metrics=self.metrics,
-                on_block=self.hub.publish_block,
+                on_block=self._on_new_head,
             )
+        if config.peers_file is not None:
+            self._set_up_peers(config)
+
+    def _set_up_peers(self, config: NodeConfig) -> None:
+        assert config.peers_file is not None
+        transport_dir = config.transport_dir or config.peers_file.parent
+        identity = read_identity(*identity_paths(transport_dir))
+        table = load_member_peers(self.genesis, config.peers_file)
+        self._dialled_peers = [
+            peer.member_id
+            for peer in table.values()
+            if peer.dialable and peer.member_id != identity.member_id
+        ]
+        network = PeerNetwork(
+            identity,
+            table,
+            MESSAGE_KINDS,
+            host=config.p2p_host,
+            port=config.p2p_port,
+        )
+        driver = None
+        if self.producer is None and self.is_validator:
+            driver = QbftDriver(
+                self.ledger,
+                self.key.private_key,
+                consensus_config(self.genesis),
+                self._send_qbft,
+                time.time,
+                max_transactions=config.max_block_transactions,
+            )
+        observers = [m.id for m in self.genesis.members if m.validator is None]
+        # A single validator's producer reports its own blocks; its chain
+        # thread imports only what sync might bring, and reports nothing.
+        self.chain = ChainThread(
+            self.ledger,
+            driver,
+            on_new_head=self._on_new_head
+            if self.producer is None
+            else lambda header: None,
+            on_bad_block=self._on_bad_block,
+        )
+        self.peers = PeerService(network, self.ledger, self.chain, observers)
+        self.peers.on_bad_message = self.metrics.bad_peer_messages.inc
+        self.metrics.peers.set_function(self._peer_count)
+        self._wrap_send_raw_transaction()
+
+    def _wrap_send_raw_transaction(self) -> None:
+        # A transaction this node admits is sent to every peer, so that it
+        # reaches whichever validator proposes next.
+        submit = self.api.handlers["eth_sendRawTransaction"]
+
+        def submit_and_gossip(params: Any) -> Any:
+            result = submit(params)
+            if self.peers is not None:
+                self.peers.gossip_transaction(parse_data(params[0], "data"))
+            return result
+
+        self.api.handlers["eth_sendRawTransaction"] = submit_and_gossip
+
+    # --- callbacks from the producer and chain threads ---------------------------
+
+    def _send_qbft(self, message_code: int, data: bytes) -> None:
+        if self.peers is not None:
+            self.peers.send_qbft(message_code, data)
+
+    def _on_new_head(self, header: BlockHeaderAPI) -> None:
+        self.metrics.block_height.set(header.block_number)
+        self.hub.publish_block(header)
+        if self.peers is not None:
+            self.peers.announce_block(header)
+
+    def _on_bad_block(self, peer_id: str, problem: str) -> None:
+        if self.peers is not None:
+            self.peers.report_bad_block(peer_id, problem)
+
+    def _peer_count(self) -> int:
+        if self.peers is None:
+            return 0
+        return len(self.peers.network.connected_peers())
+
+    # --- health -------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         head = self.ledger.head
+        driver = None if self.chain is None else self.chain.driver
+        peers = [] if self.peers is None else self.peers.network.connected_peers()
         return {
             "status": "ok",
             "chainId": self.ledger.chain_id,
             "blockNumber": head.block_number,
             "blockHash": "0x" + head.hash.hex(),
+            "blockTimestamp": head.timestamp,
             "secondsSinceLastBlock": max(0, int(time.time()) - head.timestamp),
             "validator": self.is_validator,
             "address": "0x" + self.key.address.hex(),
             "pendingTransactions": len(self.ledger.pool),
+            "consensus": self._consensus_kind(driver),
+            "height": None if driver is None else driver.height,
+            "round": None if driver is None else driver.round,
+            "peers": sorted(peers),
+            "p2pPort": None
+            if self.peers is None
+            else self.peers.network.listen_address[1],
+            "syncing": False if self.peers is None else self.peers.sync.syncing,
+            "bestPeerHead": None
+            if self.peers is None
+            else self.peers.sync.best_peer_head,
         }
+
+    def _consensus_kind(self, driver: QbftDriver | None) -> str:
+        if self.producer is not None:
+            return "single"
+        return "observer" if driver is None else "qbft"
 
     def serve(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop producing and close storage."""
@@ -85,6 +234,11 @@ class Node:
                 limit_concurrency=2000,
             )
         )
+        # Everything loaded so far lives as long as the process: moving it out
+        # of the collector's sight keeps full collections short while py-evm
+        # allocates millions of short-lived objects per block.
+        gc.collect()
+        gc.freeze()
         if self.producer is not None:
             self.producer.start()
         logger.info(
@@ -94,17 +248,46 @@ class Node:
             self.config.rpc_port,
             self.ledger.chain_id,
             self.ledger.head.block_number,
-            "validator" if self.is_validator else "observer",
+            self.health()["consensus"],
         )
         try:
-            server.run()
+            if self.peers is None:
+                server.run()
+            else:
+                asyncio.run(self._serve_with_peers(server))
         finally:
             self.stop()
+
+    async def _serve_with_peers(self, server: uvicorn.Server) -> None:
+        assert self.peers is not None
+        await self.peers.start()
+        starting = asyncio.create_task(self._start_chain_when_connected())
+        try:
+            await server.serve()
+        finally:
+            starting.cancel()
+            await self.peers.stop()
+
+    async def _start_chain_when_connected(self) -> None:
+        assert self.peers is not None and self.chain is not None
+        network = self.peers.network
+        try:
+            await network.wait_for_peers(self._dialled_peers, PEER_WAIT_SECONDS)
+        except TimeoutError:
+            logger.info(
+                "starting consensus with %d of %d peers connected",
+                len(network.connected_peers()),
+                len(self._dialled_peers),
+            )
+        self.chain.start()
 
     def stop(self) -> None:
         if self.producer is not None:
             self.producer.stop()
             self.producer.join(timeout=30)
+        if self.chain is not None and self.chain.is_alive():
+            self.chain.stop()
+            self.chain.join(timeout=30)
         with self.ledger.write_lock:
             self.ledger.close()
         logger.info("node stopped at block %d", self.ledger.head.block_number)

@@ -4,8 +4,9 @@ Every ``block_period_seconds`` it builds a block from the pool, seals it with th
 node's key and commits it. Blocks are produced even when the pool is empty, as
 QBFT networks do, so a client can rely on the head advancing.
 
-TODO(#4): with several validators, QBFT decides who proposes and when a block is
-final; this producer is the one-validator case only.
+With several validators QBFT decides who proposes and when a block is final
+(``node.consensus.host``); this producer is the one-validator case only, kept so
+that a single node pays nothing for consensus rounds.
 """
 
 from __future__ import annotations

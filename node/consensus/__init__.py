@@ -5,11 +5,10 @@
   carries out its effects on the ledger (build, execute, commit, broadcast);
 - ``timers``: the block and round timers the host advances;
 - ``local_network``: several validators in one process with an in-memory bus
-  and fake time, for tests.
+  and fake time, for tests;
+- ``host``: ``ChainThread``, the node's one ledger-writing thread, which runs
+  the driver on the wall clock and imports blocks from peers.
 
-Nothing here opens a socket or reads the wall clock; the node's transport and
-event loop supply messages and time.
-
-TODO(#4): wiring to the peer transport, transaction gossip, block sync and the
-multi-process devnet are still to come.
+Nothing here opens a socket; ``node.gossip`` and ``node.sync`` carry messages
+and blocks between this package and the peer transport.
 """

@@ -198,11 +198,11 @@ class QbftDriver:
         ``import_block`` re-executes it and rejects it (``BlockRejected``)
         otherwise.
 
-        TODO(#4): block sync is missing. Nothing yet notices that this node is
-        behind (messages for later heights, or a peer's higher head), fetches
-        the missing blocks from peers, or checks seals against the validator
-        set of each block's own height; a validator that misses a commit stays
-        at that height until its host calls this method.
+        ``node.sync`` calls this (through the chain thread) with the blocks it
+        fetches from peers when this node falls behind.
+
+        TODO(#4): seals are checked against the genesis validator set, not the
+        set of each block's own height; that matters once votes change the set.
         """
         header = import_block(self._ledger, block)
         self._after_new_head(header)
@@ -389,8 +389,8 @@ class QbftDriver:
             built = self._sealed_block(effect)
             header = commit_block(self._ledger, built)
         except ChainError as error:
-            # TODO(#4): block sync would fetch the committed block from a peer;
-            # until it exists this validator stays at this height.
+            # Block sync fetches the committed block from a peer once this
+            # node's head has not moved for a while (see node.sync).
             self._log.error(
                 "height %d: the decided block 0x%s could not be committed: %s",
                 effect.height,

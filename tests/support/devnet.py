@@ -30,7 +30,14 @@ def gongfen(*arguments: str, timeout: float = 120) -> subprocess.CompletedProces
 
 @contextmanager
 def running_devnet(data_dir: Path, *extra: str) -> Iterator[dict[str, Any]]:
-    """Bring a devnet up in ``data_dir`` and yield its manifest; always take it down."""
+    """Bring a devnet up in ``data_dir`` and yield its manifest; always take it down.
+
+    Unless ``extra`` says otherwise the devnet has one validator (and the
+    regulator's observer): the JSON-RPC tests need a chain, not a consortium,
+    and one validator keeps them fast.
+    """
+    if "--validators" not in extra:
+        extra = ("--validators", "1", *extra)
     result = gongfen(
         "devnet", "up", "--data", str(data_dir), "--base-port", "0", "--detach", *extra
     )

@@ -1,0 +1,86 @@
+"""A node's peer table: the genesis members' pins plus a permissions file.
+
+The genesis ``gongfen.members[]`` entries may carry each member's transport
+``fingerprint`` and ``certificate`` (PEM); every member of the consortium
+shares them. Where each member's node listens is local knowledge, so it comes
+from the node's permissions file (format in ``node.transport.peers``), whose
+entries are merged into the genesis ones by member id::
+
+    {"members": [{"id": "bank", "host": "10.0.0.3", "port": 30303}, ...]}
+
+A file entry may also pin a member the genesis does not (``fingerprint`` and
+``certificate`` or ``certificateFile``), but it may not pin a different
+certificate for a member the genesis pins: the genesis wins, and the
+disagreement is an error rather than a silent choice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chain.genesis import Genesis
+from node.transport.errors import PeerTableError
+from node.transport.identity import normalize_fingerprint
+from node.transport.peers import PeerTable, build_peer_table
+
+
+def load_member_peers(genesis: Genesis, permissions_file: Path) -> PeerTable:
+    """Return the peer table of the genesis pins merged with ``permissions_file``.
+
+    Rejects with ``PeerTableError`` an unreadable or malformed file, a file
+    entry that pins another certificate than the genesis, and any entry that
+    ``build_peer_table`` rejects (a member with no pin anywhere among them).
+    """
+    entries: dict[str, dict[str, Any]] = {
+        member.id: {
+            "id": member.id,
+            "fingerprint": member.fingerprint,
+            "certificate": member.certificate,
+        }
+        for member in genesis.members
+        if member.fingerprint is not None and member.certificate is not None
+    }
+    for index, entry in enumerate(_read_entries(permissions_file)):
+        member_id = entry.get("id")
+        if not isinstance(member_id, str):
+            raise PeerTableError("expected a member id", f"members[{index}].id")
+        _merge(entries.setdefault(member_id, {}), entry, f"members[{index}]")
+    return build_peer_table(entries.values(), base_directory=permissions_file.parent)
+
+
+def _read_entries(path: Path) -> list[dict[str, Any]]:
+    try:
+        document = json.loads(path.read_text())
+    except OSError as error:
+        raise PeerTableError(
+            f"cannot read permissions file {path}: {error.strerror}"
+        ) from None
+    except ValueError as error:
+        raise PeerTableError(f"permissions file {path} is not JSON: {error}") from None
+    members = document.get("members") if isinstance(document, dict) else None
+    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+        raise PeerTableError(
+            f"permissions file {path} must be an object with a 'members' list "
+            "of objects"
+        )
+    return members
+
+
+def _merge(target: dict[str, Any], entry: dict[str, Any], where: str) -> None:
+    pinned = target.get("fingerprint")
+    given = entry.get("fingerprint")
+    if pinned is not None and given is not None:
+        try:
+            differs = normalize_fingerprint(str(given)) != normalize_fingerprint(pinned)
+        except ValueError as error:
+            raise PeerTableError(str(error), f"{where}.fingerprint") from None
+        if differs:
+            raise PeerTableError(
+                "pins another certificate than the genesis does for this member",
+                f"{where}.fingerprint",
+            )
+    if "certificate" in entry or "certificateFile" in entry:
+        target.pop("certificate", None)
+    target.update({key: value for key, value in entry.items() if value is not None})
