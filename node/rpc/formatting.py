@@ -59,18 +59,20 @@ def format_header(header: BlockHeaderAPI) -> dict[str, Any]:
 
 def format_block(
     header: BlockHeaderAPI,
-    transactions: tuple[SignedTransactionAPI, ...],
-    full_transactions: bool,
     encoded_size: int,
+    *,
+    transactions: tuple[SignedTransactionAPI, ...] | None = None,
+    hashes: list[bytes] | None = None,
 ) -> dict[str, Any]:
+    """A block object with full ``transactions`` or only their ``hashes``."""
     block = format_header(header)
     block["size"] = quantity(encoded_size)
-    if full_transactions:
+    if transactions is not None:
         block["transactions"] = [
             format_transaction(t, header, index) for index, t in enumerate(transactions)
         ]
     else:
-        block["transactions"] = [data(t.hash) for t in transactions]
+        block["transactions"] = [data(h) for h in hashes or []]
     return block
 
 

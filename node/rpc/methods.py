@@ -12,6 +12,7 @@ from typing import Any
 
 import rlp
 from eth.abc import BlockHeaderAPI
+from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 
 from chain.errors import ChainError
@@ -130,8 +131,12 @@ class EthApi:
     def _block(self, header: BlockHeaderAPI | None, full: bool) -> Any:
         if header is None:
             return None
-        block = self.ledger.block_of(header)
-        return format_block(header, block.transactions, full, len(rlp.encode(block)))
+        encoded = self.ledger.encoded_transactions_of(header)
+        size = encoded_block_size(header, encoded)
+        if full:
+            transactions = self.ledger.transactions_of(header)
+            return format_block(header, size, transactions=transactions)
+        return format_block(header, size, hashes=[keccak(t) for t in encoded])
 
     def get_block_by_number(self, params: Any) -> Any:
         block_id, full = positional(params, 1, 2, "eth_getBlockByNumber")
@@ -337,6 +342,24 @@ class EthApi:
     def uninstall_filter(self, params: Any) -> Any:
         (filter_id,) = positional(params, 1, 1, "eth_uninstallFilter")
         return self.filters.uninstall(_filter_id(filter_id))
+
+
+def encoded_block_size(header: BlockHeaderAPI, encoded: tuple[bytes, ...]) -> int:
+    """The length of the block's RLP, from the stored transaction bytes.
+
+    Legacy transactions are embedded as RLP lists (their own encoding), typed
+    ones as byte strings wrapping their envelope.
+    """
+    items = sum(len(t) if t[0] >= 0xC0 else len(rlp.encode(t)) for t in encoded)
+    transactions = _list_header_length(items) + items
+    payload = len(rlp.encode(header)) + transactions + 2  # empty uncles, withdrawals
+    return _list_header_length(payload) + payload
+
+
+def _list_header_length(payload_length: int) -> int:
+    if payload_length < 56:
+        return 1
+    return 1 + (payload_length.bit_length() + 7) // 8
 
 
 def _filter_id(value: Any) -> str:
