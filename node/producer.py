@@ -74,7 +74,7 @@ class BlockProducer(threading.Thread):
             max_transactions=self.max_transactions,
         )
         elapsed = time.perf_counter() - started
-        count = len(self.ledger.transactions_of(header))
+        count = len(self.ledger.encoded_transactions_of(header))
         self.last_block_time = time.time()
         self.metrics.block_seconds.observe(elapsed)
         self.metrics.block_height.set(header.block_number)
