@@ -220,8 +220,30 @@ def sign(payload: P, private_key_bytes: bytes) -> SignedPayload[P]:
     return SignedPayload(payload, sign_hash(signing_hash(payload), private_key_bytes))
 
 
+class _SignedMessage(Generic[P]):
+    """What every QBFT message has: a signed payload naming height and round."""
+
+    signed: SignedPayload[P]
+
+    @property
+    def height(self) -> int:
+        return self.signed.payload.height
+
+    @property
+    def round(self) -> int:
+        return self.signed.payload.round
+
+    def author(self) -> Address:
+        """Return the sender's address; reject a bad signature."""
+        return self.signed.author()
+
+    def encode(self) -> bytes:
+        """Return the message bytes as they go on the wire."""
+        return self.signed.encode()
+
+
 @dataclass(frozen=True)
-class Proposal:
+class Proposal(_SignedMessage[ProposalPayload]):
     """PROPOSAL: a block for a round, justified by round changes and prepares.
 
     A round-0 proposal carries no justification. A later one carries a quorum of
@@ -235,20 +257,8 @@ class Proposal:
     prepares: tuple[SignedPayload[PreparePayload], ...] = ()
 
     @property
-    def height(self) -> int:
-        return self.signed.payload.height
-
-    @property
-    def round(self) -> int:
-        return self.signed.payload.round
-
-    @property
     def block(self) -> bytes:
         return self.signed.payload.block
-
-    def author(self) -> Address:
-        """Return the proposer's address; reject a bad signature."""
-        return self.signed.author()
 
     def encode(self) -> bytes:
         """Return the message bytes as they go on the wire."""
@@ -260,47 +270,23 @@ class Proposal:
 
 
 @dataclass(frozen=True)
-class Prepare:
+class Prepare(_SignedMessage[PreparePayload]):
     """PREPARE: the sender accepted the proposal whose block hash is ``digest``."""
 
     code: ClassVar[MessageCode] = MessageCode.PREPARE
     signed: SignedPayload[PreparePayload]
 
     @property
-    def height(self) -> int:
-        return self.signed.payload.height
-
-    @property
-    def round(self) -> int:
-        return self.signed.payload.round
-
-    @property
     def digest(self) -> bytes:
         return self.signed.payload.digest
 
-    def author(self) -> Address:
-        """Return the sender's address; reject a bad signature."""
-        return self.signed.author()
-
-    def encode(self) -> bytes:
-        """Return the message bytes as they go on the wire."""
-        return self.signed.encode()
-
 
 @dataclass(frozen=True)
-class Commit:
+class Commit(_SignedMessage[CommitPayload]):
     """COMMIT: the sender saw a prepared quorum; carries its committed seal."""
 
     code: ClassVar[MessageCode] = MessageCode.COMMIT
     signed: SignedPayload[CommitPayload]
-
-    @property
-    def height(self) -> int:
-        return self.signed.payload.height
-
-    @property
-    def round(self) -> int:
-        return self.signed.payload.round
 
     @property
     def digest(self) -> bytes:
@@ -310,17 +296,9 @@ class Commit:
     def committed_seal(self) -> bytes:
         return self.signed.payload.committed_seal
 
-    def author(self) -> Address:
-        """Return the sender's address; reject a bad signature."""
-        return self.signed.author()
-
-    def encode(self) -> bytes:
-        """Return the message bytes as they go on the wire."""
-        return self.signed.encode()
-
 
 @dataclass(frozen=True)
-class RoundChange:
+class RoundChange(_SignedMessage[RoundChangePayload]):
     """ROUND-CHANGE: the sender moved to a round; proves what it last prepared.
 
     When the payload names a prepared round, ``prepared_block`` is that block and
@@ -334,20 +312,8 @@ class RoundChange:
     prepares: tuple[SignedPayload[PreparePayload], ...] = ()
 
     @property
-    def height(self) -> int:
-        return self.signed.payload.height
-
-    @property
-    def round(self) -> int:
-        return self.signed.payload.round
-
-    @property
     def prepared(self) -> PreparedRound | None:
         return self.signed.payload.prepared
-
-    def author(self) -> Address:
-        """Return the sender's address; reject a bad signature."""
-        return self.signed.author()
 
     def encode(self) -> bytes:
         """Return the message bytes as they go on the wire."""
