@@ -43,6 +43,7 @@ soak: $(STAMP) $(JS_CHECK)
 bench: $(STAMP)
 	$(PYTHON) bench/throughput.py
 	$(PYTHON) bench/contracts_throughput.py
+	$(PYTHON) bench/consortium_throughput.py
 
 clean:
 	rm -rf $(VENV) $(DATA)
