@@ -60,6 +60,7 @@ from node.transport.identity import create_member_identities
 
 DEVNET_CHAIN_ID = 20261
 DEV_BALANCE = 10**24
+DEVNET_REQUEST_TIMEOUT_SECONDS = 8
 STARTUP_TIMEOUT_SECONDS = 60
 DEFAULT_VALIDATORS = 4
 
@@ -200,6 +201,11 @@ def _create(data_dir: Path, options: DevnetOptions) -> None:
         permissioning=options.permissioning,
         allowlist=permitted,
         block_period_seconds=options.block_period_seconds,
+        # A full block of 500 transfers takes py-evm about a second to build
+        # and as long again to execute on each validator; with five nodes on a
+        # laptop's two cores, 4 s rounds timed out on the first full block of a
+        # burst and cost a round change. 8 s leaves room for that.
+        request_timeout_seconds=DEVNET_REQUEST_TIMEOUT_SECONDS,
         timestamp=int(time.time()),
         permission_contract=first_contract_address(accounts["town-admin"].address)
         if options.permissioning == "allowlist"
