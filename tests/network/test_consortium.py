@@ -232,6 +232,27 @@ def test_node_with_empty_data_folder_syncs_from_genesis(
     wait_for(lambda: head(shop) >= after + 3, 30, "commits after the resync")
 
 
+def test_all_members_restarted_at_once_resume_the_same_chain(
+    devnet: dict[str, Any],
+) -> None:
+    before = nodes_by_name(devnet)
+    height = head(before["town"])
+    result = gongfen("devnet", "down", "--data", str(devnet["dataDir"]))
+    assert result.returncode == 0, result.stderr
+    for node in before.values():
+        _wait_until_dead(node["pid"])
+
+    restarted = restart(devnet)
+    nodes = nodes_by_name(restarted)
+    wait_for(
+        lambda: min(head(n) for n in nodes.values()) >= height + 3,
+        60,
+        "every member to commit again after a full restart",
+    )
+    assert_same_chain(list(nodes.values()))
+    devnet["nodes"] = restarted["nodes"]
+
+
 def _health(node: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(node["rpcUrl"] + "/health", timeout=5) as response:
         health: dict[str, Any] = json.loads(response.read())
