@@ -8,11 +8,15 @@ when restarted, and a node whose data folder was emptied syncs from genesis.
 Two of four down, with a client streaming transfers, is in
 ``test_consortium_faults`` (marked slow).
 
-TODO(#4): the other fault scenarios of the issue are not written yet: kill -9
-one validator repeatedly under steady load, all validators restarted at once,
-a two-against-two partition, and byzantine peers (non-validator, bad
-signatures, equivocating proposer, wrong digest, forged seal) over the real
-transport; until then a regression there goes unnoticed.
+The two-against-two partition is in ``test_partition.py``; repeated kills
+under load and two of four down are the slow tests in
+``test_consortium_faults.py``.
+
+TODO(#4): byzantine peers (non-validator, bad signatures, equivocating
+proposer, wrong digest, forged seal) are tested against the state machine and
+the driver in-process, not yet over the real transport between processes; a
+regression in how the node feeds peer messages to the driver would go
+unnoticed.
 """
 
 from __future__ import annotations
