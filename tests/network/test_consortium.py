@@ -12,11 +12,11 @@ The two-against-two partition is in ``test_partition.py``; repeated kills
 under load and two of four down are the slow tests in
 ``test_consortium_faults.py``.
 
-TODO(#4): byzantine peers (non-validator, bad signatures, equivocating
-proposer, wrong digest, forged seal) are tested against the state machine and
-the driver in-process, not yet over the real transport between processes; a
-regression in how the node feeds peer messages to the driver would go
-unnoticed.
+Byzantine messages over the real transport are in ``test_byzantine_peer.py``.
+
+TODO(#4): an equivocating proposer (two proposals for one round) is tested
+against the state machine and the driver in-process only, not between
+processes.
 """
 
 from __future__ import annotations
