@@ -38,7 +38,6 @@ from node.metrics import NodeMetrics
 from node.permissions import load_member_peers
 from node.producer import BlockProducer
 from node.rpc.methods import EthApi
-from node.rpc.params import parse_data
 from node.rpc.server import RpcService, build_app
 from node.rpc.subscriptions import SubscriptionHub
 from node.transport.identity import identity_paths, read_identity
@@ -149,20 +148,14 @@ class Node:
         self.peers = PeerService(network, self.ledger, self.chain, observers)
         self.peers.on_bad_message = self.metrics.bad_peer_messages.inc
         self.metrics.peers.set_function(self._peer_count)
-        self._wrap_send_raw_transaction()
+        self._gossip_admitted_transactions()
 
-    def _wrap_send_raw_transaction(self) -> None:
+    def _gossip_admitted_transactions(self) -> None:
         # A transaction this node admits is sent to every peer, so that it
         # reaches whichever validator proposes next.
-        submit = self.api.handlers["eth_sendRawTransaction"]
-
-        def submit_and_gossip(params: Any) -> Any:
-            result = submit(params)
-            if self.peers is not None:
-                self.peers.gossip_transaction(parse_data(params[0], "data"))
-            return result
-
-        self.api.handlers["eth_sendRawTransaction"] = submit_and_gossip
+        peers = self.peers
+        if peers is not None:
+            self.api.admitted_listeners.append(peers.gossip_transaction)
 
     # --- callbacks from the producer and chain threads ---------------------------
 

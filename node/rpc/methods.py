@@ -63,6 +63,9 @@ class EthApi:
     ) -> None:
         self.ledger = ledger
         self.filters = FilterRegistry(ledger)
+        # Called with the raw bytes of every transaction admitted through
+        # eth_sendRawTransaction (the node gossips them to its peers).
+        self.admitted_listeners: list[Callable[[bytes], None]] = []
         self.peer_count = peer_count
         self.handlers: dict[str, Handler] = {
             "web3_clientVersion": lambda p: CLIENT_VERSION,
@@ -287,8 +290,11 @@ class EthApi:
     # -- transactions ----------------------------------------------------------
 
     def send_raw_transaction(self, params: Any) -> Any:
-        (raw,) = positional(params, 1, 1, "eth_sendRawTransaction")
-        transaction_hash = self.ledger.submit_transaction(parse_data(raw, "data"))
+        (value,) = positional(params, 1, 1, "eth_sendRawTransaction")
+        raw = parse_data(value, "data")
+        transaction_hash = self.ledger.submit_transaction(raw)
+        for listener in self.admitted_listeners:
+            listener(raw)
         return data(transaction_hash)
 
     def get_transaction_by_hash(self, params: Any) -> Any:
