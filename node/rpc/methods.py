@@ -14,10 +14,12 @@ import rlp
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
+from eth_utils import to_checksum_address
 
 from chain.errors import ChainError
 from chain.execution import CallFailed, CallRequestFields, call, estimate_gas
 from chain.ledger import Ledger
+from chain.qbft.extra_data import decode_extra_data
 from node.rpc.errors import (
     ExecutionReverted,
     InvalidParams,
@@ -101,6 +103,7 @@ class EthApi:
             "eth_getFilterChanges": self.get_filter_changes,
             "eth_getFilterLogs": self.get_filter_logs,
             "eth_uninstallFilter": self.uninstall_filter,
+            "qbft_getValidatorsByBlockNumber": self.validators_by_block_number,
         }
 
     def dispatch(self, method: str, params: Any) -> Any:
@@ -313,6 +316,21 @@ class EthApi:
         (value,) = positional(params, 1, 1, "eth_getTransactionReceipt")
         mined = self.ledger.mined_receipt(Hash32(parse_hash(value, "hash")))
         return None if mined is None else format_receipt(mined)
+
+    # -- consensus -------------------------------------------------------------
+
+    def validators_by_block_number(self, params: Any) -> Any:
+        """The validator set a block's header names, as Besu's method returns it.
+
+        TODO(#4): votes are not applied yet, so every header names the genesis
+        set; ``qbft_proposeValidatorVote`` and the other vote methods are missing.
+        """
+        (block_id,) = positional(params, 1, 1, "qbft_getValidatorsByBlockNumber")
+        header = self.header_for(parse_block_id(block_id, "blockNumber"))
+        if header is None:
+            raise ServerError("header not found")
+        extra = decode_extra_data(header.extra_data)
+        return [to_checksum_address(validator) for validator in extra.validators]
 
     # -- logs and filters ------------------------------------------------------
 
