@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import chain.errors as chain_errors
+import chain.execution  # noqa: F401  defines CallFailed, a ChainError too
 from chain.errors import ChainError
 from node.rpc.errors import RpcError, ServerError, to_rpc_error
 
@@ -28,6 +29,8 @@ def make(error_class: type[Exception]) -> ChainError:
         "BlockRejected": (1, "a rule"),
         "QbftMessageError": ("PREPARE", "a problem"),
     }
+    if error_class.__name__ == "CallFailed":
+        return error_class("execution reverted", reverted=True, output=b"")  # type: ignore[call-arg]
     arguments = samples.get(error_class.__name__, ("what went wrong",))
     error = error_class(*arguments)
     assert isinstance(error, ChainError)
