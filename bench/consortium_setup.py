@@ -149,7 +149,8 @@ class LedgerProvider(JSONBaseProvider):
         try:
             result = self.api.dispatch(request["method"], request["params"])
         except RpcError as error:
-            return {"jsonrpc": "2.0", "id": 1, "error": error.to_json()}  # type: ignore[typeddict-item]
+            failure: Any = {"jsonrpc": "2.0", "id": 1, "error": error.to_json()}
+            return failure  # type: ignore[no-any-return]
         return {"jsonrpc": "2.0", "id": 1, "result": result}
 
     def mine_pool(self) -> None:

@@ -461,7 +461,8 @@ def print_consortium(single: float, consortium: dict[str, float]) -> None:
     print(
         f"    at {consortium['paced_rate']:.1f} tx/s (half of full load): latency "
         f"p50 {consortium['p50']:.2f} s, p95 {p95:.2f} s  (target p95 < "
-        f"{TARGET_P95_SECONDS:.2f} s: {'met' if p95 < TARGET_P95_SECONDS else 'NOT met'})"
+        f"{TARGET_P95_SECONDS:.2f} s: "
+        f"{'met' if p95 < TARGET_P95_SECONDS else 'NOT met'})"
     )
 
 

@@ -41,7 +41,12 @@ from eth_utils import keccak, to_checksum_address  # noqa: E402
 from vyper.compiler import compile_code  # noqa: E402
 
 from chain.block_production import produce_block  # noqa: E402
-from chain.genesis import Genesis, Member, build_genesis_document, parse_genesis  # noqa: E402
+from chain.genesis import (  # noqa: E402
+    Genesis,
+    Member,
+    build_genesis_document,
+    parse_genesis,
+)
 from chain.ledger import ConsortiumChainDB, Ledger  # noqa: E402
 from chain.storage import BlockWriteBuffer  # noqa: E402
 from chain.vm import ConsortiumVM  # noqa: E402
@@ -132,7 +137,8 @@ def make_workload(senders: int, count: int) -> Workload:
 
 def genesis_for(workload: Workload, block_period: int = 1) -> Genesis:
     validator = Account.from_key(workload.validator_key)
-    public_key = Account._keys.PrivateKey(workload.validator_key).public_key  # type: ignore[attr-defined]
+    keys: Any = Account._keys  # type: ignore[attr-defined]
+    public_key = keys.PrivateKey(workload.validator_key).public_key
     address = bytes.fromhex(validator.address[2:])
     member = Member("town", "镇政府", "town", address, public_key.to_bytes())
     funded = [workload.deployer_key, *workload.sender_keys]
@@ -484,7 +490,8 @@ def main() -> None:
         if not args.skip_rpc:
             rpc = run_json_rpc(workload, prepared, work, args.block_size, ceiling)
             print(
-                f"(3) end to end over JSON-RPC         : {rpc['throughput']:8.1f} tx/s  "
+                "(3) end to end over JSON-RPC         : "
+                f"{rpc['throughput']:8.1f} tx/s  "
                 f"ratio (3)/(1) = {rpc['throughput'] / ceiling:.2f}  (target >= 0.80)"
             )
             print(

@@ -3,17 +3,17 @@
 Every error the chain raises derives from ``ChainError``::
 
     ChainError
-    ├── GenesisError             the genesis file is missing a field or has a wrong one
+    ├── GenesisError             a genesis field is missing or wrong
     ├── ExtraDataError           a header's QBFT extraData is malformed
     ├── QbftMessageError         a consensus message is malformed or breaks a rule
-    ├── StorageError             the data folder cannot be opened or is inconsistent
+    ├── StorageError             the data folder cannot be opened or is bad
     ├── TransactionRejected      a transaction may not enter the pool or a block
-    │   ├── MalformedTransaction     bytes that do not decode, or a bad signature
+    │   ├── MalformedTransaction     undecodable bytes or a bad signature
     │   ├── InvalidChainId           signed for another chain, or for none
     │   ├── SenderNotPermitted       sender is not allowed to transact
     │   ├── NonceTooLow              nonce already used by the sender
     │   ├── InsufficientFunds        value plus fees exceed the sender's balance
-    │   ├── IntrinsicGasTooLow       gas limit below the transaction's intrinsic gas
+    │   ├── IntrinsicGasTooLow       gas limit below the intrinsic gas
     │   ├── ExceedsBlockGasLimit     gas limit above the block gas limit
     │   ├── TransactionTooLarge      encoded size over the pool's limit
     │   ├── AlreadyKnown             the same transaction is already pooled

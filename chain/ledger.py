@@ -70,7 +70,8 @@ class ConsortiumChainDB(ChainDB):
 
 
 def _decode_header(header_rlp: bytes) -> BlockHeaderAPI:
-    return rlp.decode(header_rlp, sedes=ConsortiumBlockHeader)  # type: ignore[no-any-return]
+    header: ConsortiumBlockHeader = rlp.decode(header_rlp, sedes=ConsortiumBlockHeader)
+    return header
 
 
 @dataclass(frozen=True)

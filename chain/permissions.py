@@ -17,7 +17,7 @@ transfers from ten villagers asks the contract ten times, not 500.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 from eth.abc import StateAPI
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
@@ -87,11 +87,10 @@ class ContractPermission:
             value=0,
             data=CAN_TRANSACT_SELECTOR + bytes(12) + bytes(sender),
         )
+        spoofed: Any = SpoofTransaction(unsigned, from_=_ZERO_ADDRESS)
         snapshot = state.snapshot()
         try:
-            computation = state.costless_execute_transaction(
-                SpoofTransaction(unsigned, from_=_ZERO_ADDRESS)  # type: ignore[arg-type]
-            )
+            computation = state.costless_execute_transaction(spoofed)
         except Exception:
             # A contract that cannot answer admits no one: fail closed.
             return False

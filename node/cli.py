@@ -192,7 +192,7 @@ def _new_key(args: argparse.Namespace) -> int:
 
 
 def _new_member(args: argparse.Namespace) -> int:
-    """Write OUT/key, OUT/transport.key and OUT/transport.crt; print the genesis entry."""
+    """Write OUT/key, OUT/transport.key and OUT/transport.crt; print the entry."""
     try:
         validate_member_id(args.id)
     except ValueError as error:

@@ -4,15 +4,15 @@
 villages 大石盖村 and 佛山村, the bank, a shop and the regulator, plus funded dev
 accounts; starts the first ``--validators`` members (town, dashigai-village,
 bank, shop, foshan-village) as validators and the regulator as an observer,
-each its own process with its own data folder, keys, JSON-RPC port and P2P
-port on 127.0.0.1; waits until each answers JSON-RPC; deploys the consortium
+each its own process with its own data folder, keys, JSON-RPC port and P2P port
+on 127.0.0.1; waits until each answers JSON-RPC; deploys the consortium
 contracts through the town's node (first start only) and writes
 ``DIR/devnet.json``. With ``--permissioning allowlist`` (the default) the
-Consortium contract decides who may transact once deployed. Running ``up`` again on the same
-folder restarts the same chain from its data, and starts only the nodes that
-are not running (so a test can kill one node and bring it back). Each node
-keeps the ports it was first given while they are free, so the running nodes'
-permissions files stay right. ``down`` stops the nodes.
+Consortium contract decides who may transact once deployed. Running ``up``
+again on the same folder restarts the same chain from its data, and starts only
+the nodes that are not running (so a test can kill one node and bring it back).
+Each node keeps the ports it was first given while they are free, so the
+running nodes' permissions files stay right. ``down`` stops the nodes.
 
 Layout of the data folder::
 
@@ -408,7 +408,8 @@ def _stop_process(pid: int, timeout: float = 30) -> bool:
 
 
 def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  loopback only
+    # Loopback only: the devnet's own nodes.
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
         return json.loads(response.read())
 
 

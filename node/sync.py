@@ -57,7 +57,8 @@ def decode_status(payload: bytes) -> int:
         block_number, block_hash = rlp.decode(payload)
         if len(block_hash) != 32:
             raise SyncError("status block hash is not 32 bytes")
-        return rlp.sedes.big_endian_int.deserialize(block_number)  # type: ignore[no-any-return]
+        number: int = rlp.sedes.big_endian_int.deserialize(block_number)
+        return number
     except (rlp.exceptions.RLPException, ValueError, TypeError) as error:
         raise SyncError(f"malformed status: {error}") from None
 

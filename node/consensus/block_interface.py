@@ -78,7 +78,7 @@ class ConsortiumBlockInterface:
     """
 
     def describe(self, block: bytes) -> BlockFacts:
-        """Return the height, round, proposer (coinbase) and seal digest of ``block``."""
+        """Return height, round, proposer (coinbase) and seal digest of ``block``."""
         header = decode_block(block).header
         extra = header_extra_data(header)
         return BlockFacts(

@@ -8,7 +8,7 @@ Codes and messages follow geth, because client libraries parse them:
     ├── MethodNotFound      -32601  no such method
     ├── InvalidParams       -32602  a parameter is malformed; names the parameter
     ├── ServerError         -32000  the node refused (transaction rejected, ...)
-    ├── ExecutionReverted        3  eth_call / eth_estimateGas reverted; data = revert bytes
+    ├── ExecutionReverted        3  a call or estimate reverted; data: the bytes
     └── LimitExceeded       -32005  a query asks for too much
 
 ``to_rpc_error`` maps every ``chain`` error to one of these; a test checks that

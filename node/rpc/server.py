@@ -76,7 +76,7 @@ class RpcService:
         self.metrics = metrics
 
     async def handle_payload(self, payload: Any) -> Any:
-        """Answer one request object or a batch; returns ``None`` for notifications only."""
+        """Answer one request or a batch; ``None`` when all are notifications."""
         if isinstance(payload, list):
             if not payload:
                 return _error_response(None, InvalidRequest("empty batch"))

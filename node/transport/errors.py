@@ -4,14 +4,14 @@
 
     TransportError                    base of everything raised here
     ├── IdentityError                 a transport key or certificate is unusable
-    ├── PeerTableError                the permissions file or a peer entry is invalid
-    ├── PeerError                     a call named a peer it cannot use (``peer_id``)
+    ├── PeerTableError                the permissions file or an entry is bad
+    ├── PeerError                     a call named a peer it cannot use
     │   ├── UnknownPeer               the member is not in the peer table
-    │   ├── PeerNotConnected          the member has no live connection right now
-    │   └── SendTimeout               the peer took no frame within the send timeout
+    │   ├── PeerNotConnected          the member has no live connection
+    │   └── SendTimeout               the peer took no frame in time
     ├── FrameError                    a peer sent bytes that are not a valid frame
-    │   ├── FrameTooLarge             the length prefix exceeds the maximum frame size
-    │   └── MalformedFrame            empty frame, reserved or undeclared message kind
+    │   ├── FrameTooLarge             length prefix over the maximum frame
+    │   └── MalformedFrame            empty, reserved or undeclared kind
     └── PeerAuthenticationError       a TLS peer is not the member it must be
 
 Received bad frames and failed authentications never reach callers of the public

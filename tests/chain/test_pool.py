@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
@@ -22,7 +23,7 @@ SENDERS = [make_key(10 + i) for i in range(4)]
 RECIPIENT = address_of(make_key(99))
 
 
-def transfer(key: bytes, nonce: int, gas_price: int = 0, value: int = 1):  # type: ignore[no-untyped-def]
+def transfer(key: bytes, nonce: int, gas_price: int = 0, value: int = 1) -> Any:
     raw = signed_transfer(key, nonce, RECIPIENT, value, gas_price=gas_price)
     return PragueTransactionBuilder.decode(raw)
 

@@ -64,7 +64,7 @@ def _fixed_header_from_parent(
 class ConsortiumTestVM(PragueVM):
     """Prague with the consortium's fee rules."""
 
-    create_header_from_parent = staticmethod(_fixed_header_from_parent)  # type: ignore[assignment]
+    create_header_from_parent: Any = staticmethod(_fixed_header_from_parent)
 
     @classmethod
     def validate_gas(
@@ -193,7 +193,8 @@ class Harness:
         constructor = next((e for e in abi if e["type"] == "constructor"), None)
         init_code = bytes.fromhex(artifact["bytecode"][2:])
         if constructor is not None:
-            init_code += encode(get_abi_input_types(constructor), list(args))  # type: ignore[arg-type]
+            types: Any = get_abi_input_types(constructor)
+            init_code += encode(types, list(args))
         receipt = self.send(sender, b"", init_code)
         assert receipt.contract_address is not None
         return Contract(self, receipt.contract_address, abi, name)

@@ -31,8 +31,8 @@ def members_of(harness: Harness) -> list[dict[str, Any]]:
     a = [account.address for account in harness.accounts]
     return [
         {"name": "Town", "role": "town", "address": a[0]},
-        {"name": "East village", "role": "village", "address": a[1], "village": "东村"},
-        {"name": "West village", "role": "village", "address": a[2], "village": "西村"},
+        {"name": "East", "role": "village", "address": a[1], "village": "东村"},
+        {"name": "West", "role": "village", "address": a[2], "village": "西村"},
         {"name": "Bank", "role": "bank", "address": a[3]},
         {"name": "East shop", "role": "shop", "address": a[4], "village": "东村"},
         {"name": "Regulator", "role": "regulator", "address": a[5].lower()},

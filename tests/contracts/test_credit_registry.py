@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -124,7 +125,8 @@ def test_digest_matches_eth_account_and_the_reference(world: World) -> None:
     on_chain = world.registry.presentationDigest.call(presentation)
 
     by_hand = presentation_digest(**fields, **context)  # type: ignore[arg-type]
-    signable = encode_typed_data(full_message=typed_data(**fields, **context))  # type: ignore[arg-type]
+    message: Any = typed_data(**fields, **context)
+    signable = encode_typed_data(full_message=message)
     by_eth_account = keccak(
         b"\x19" + signable.version + signable.header + signable.body
     )

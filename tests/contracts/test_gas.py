@@ -74,7 +74,8 @@ def test_gas_per_operation(big_world: World) -> None:
         f" = {repeat_batch // BATCH:,} per award"
     )
     print(
-        f"redemption (shop's first / next)      : {first_redemption:,} / {next_redemption:,}"
+        "redemption (shop's first / next)      : "
+        f"{first_redemption:,} / {next_redemption:,}"
     )
     for threshold, gas in checks.items():
         print(f"presentation check, T={threshold}, {BATCH} leaves : {gas:,} gas")

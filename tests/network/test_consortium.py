@@ -171,7 +171,8 @@ def test_transfers_sent_to_observer_and_validator_are_included(
                 for node in devnet["nodes"]
             ),
             20,
-            f"transaction {transaction_hash} from {sent[transaction_hash]} on every node",
+            f"transaction {transaction_hash} from {sent[transaction_hash]} "
+            "on every node",
         )
 
 

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,11 @@ def test_two_of_four_down_stops_commits_without_fork_and_recovers(
                 assert bytes.fromhex(receipt["blockHash"][2:]) == block_hash
 
 
+def caught_up(node: dict[str, Any], observer: dict[str, Any]) -> Callable[[], bool]:
+    """A condition: ``node`` has reached the observer's current head."""
+    return lambda: head(node) >= head(observer)
+
+
 def assert_receipts_everywhere(
     nodes: list[dict[str, Any]], receipts: dict[bytes, bytes]
 ) -> None:
@@ -125,7 +131,7 @@ def test_validators_killed_one_at_a_time_never_stop_the_chain(
                 )
                 nodes = nodes_by_name(restart(manifest))
                 wait_for(
-                    lambda node=nodes[victim]: head(node) >= head(observer),  # type: ignore[misc]
+                    caught_up(nodes[victim], observer),
                     40,
                     f"{victim} to catch up",
                 )

@@ -45,7 +45,7 @@ def town_admin(manifest: dict[str, Any]) -> Any:
 
 
 def send(w3: Web3, signer: Any, transaction: dict[str, Any]) -> Any:
-    """Sign ``transaction`` with the next pending nonce, send it, wait for the receipt."""
+    """Sign ``transaction`` with the next pending nonce, send it, await the receipt."""
     transaction = {
         "chainId": w3.eth.chain_id,
         "nonce": w3.eth.get_transaction_count(signer.address, "pending"),

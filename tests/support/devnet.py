@@ -49,7 +49,7 @@ def running_devnet(data_dir: Path, *extra: str) -> Iterator[dict[str, Any]]:
 
 
 def web3_for(url: str) -> Web3:
-    """Return a web3 client for a QBFT chain (long extraData needs the POA middleware)."""
+    """Return a web3 client for a QBFT chain (its long extraData needs POA)."""
     client = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
     client.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
     return client
