@@ -6,7 +6,9 @@ Differences from stock Prague, each for a reason:
   value (villagers hold no ether, and London's rules would drift both);
 - headers have the QBFT shape (BFT mix hash, difficulty 1, zero nonce, QBFT
   ``extraData``) and a hash that excludes committed seals (see ``chain.blocks``);
-- ``extraData`` may be longer than 32 bytes, since it carries validators and seals.
+- ``extraData`` may be longer than 32 bytes, since it carries validators and seals;
+- the transaction and receipt tries are built in one pass (``chain.ordered_trie``)
+  rather than by py-evm's insertion, which costs a quarter of a block's time.
 
 Chain id and sender permission are not VM rules; ``chain.admission`` applies
 them to every transaction before it reaches the VM.
@@ -14,9 +16,17 @@ them to every transaction before it reaches the VM.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth._utils.db import get_parent_header
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    WithdrawalAPI,
+)
 from eth.constants import EMPTY_SHA256, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.state import PragueState
@@ -29,6 +39,7 @@ from chain.blocks import (
     ConsortiumBlock,
     ConsortiumBlockHeader,
 )
+from chain.ordered_trie import ordered_trie_root_and_nodes
 
 # Room for a large validator set and its seals; the QBFT codec checks the shape.
 MAX_EXTRA_DATA_BYTES = 64 * 1024
@@ -109,6 +120,68 @@ class ConsortiumVM(PragueVM):  # type: ignore[misc]
         hash of no requests, which ``create_header_from_parent`` sets.
         """
         return block
+
+    def set_block_transactions_and_withdrawals(
+        self,
+        base_block: BlockAPI,
+        new_header: BlockHeaderAPI,
+        transactions: Sequence[SignedTransactionAPI],
+        receipts: Sequence[ReceiptAPI],
+        withdrawals: Sequence[WithdrawalAPI] | None = None,
+    ) -> BlockAPI:
+        """Fill ``base_block`` with its transactions and commit to them and receipts.
+
+        Stores the nodes of both tries, so the block's transactions and
+        receipts can be read back from its header. Rejects withdrawals: they
+        belong to proof of stake.
+        """
+        if withdrawals:
+            raise ValidationError("a consortium block has no withdrawals")
+        transaction_root = self._store_ordered_trie(transactions)
+        receipt_root = self._store_ordered_trie(receipts)
+        header = new_header.copy(
+            transaction_root=transaction_root, receipt_root=receipt_root
+        )
+        return base_block.copy(header=header, transactions=transactions)
+
+    def _store_ordered_trie(
+        self, items: Sequence[SignedTransactionAPI] | Sequence[ReceiptAPI]
+    ) -> bytes:
+        root, nodes = ordered_trie_root_and_nodes([item.encode() for item in items])
+        self.chaindb.persist_trie_data_dict(nodes)
+        return root
+
+    def validate_block(self, block: BlockAPI) -> None:
+        """Check a packed block against its parent and against its own contents.
+
+        Rejects a block of another kind, a header that breaks
+        ``validate_header``, a transaction root that does not commit to the
+        block's transactions, uncles or withdrawals, a state root that is
+        neither stored nor the state's own, and any blob gas.
+        """
+        if not isinstance(block, self.get_block_class()):
+            raise ValidationError(f"not a consortium block: {type(block).__name__}")
+        parent = get_parent_header(block.header, self.chaindb)
+        self.validate_header(block.header, parent)
+
+        encoded = [transaction.encode() for transaction in block.transactions]
+        transaction_root, _ = ordered_trie_root_and_nodes(encoded)
+        if transaction_root != block.header.transaction_root:
+            raise ValidationError(
+                f"transaction root 0x{block.header.transaction_root.hex()} does "
+                f"not match the transactions (0x{transaction_root.hex()})"
+            )
+        if block.uncles:
+            raise ValidationError("a consortium block has no uncles")
+        if block.withdrawals:
+            raise ValidationError("a consortium block has no withdrawals")
+        state_root = block.header.state_root
+        stored = self.chaindb.exists(state_root)
+        if not stored and self.state.make_state_root() != state_root:
+            raise ValidationError(
+                f"state root 0x{state_root.hex()} is neither stored nor the state's own"
+            )
+        self.validate_block_blobs(block)
 
     @classmethod
     def validate_header(
