@@ -26,10 +26,16 @@ from chain.blocks import seal_hash
 from chain.errors import BlockRejected, ExtraDataError, TransactionRejected
 from chain.ledger import ConsortiumChainDB, Ledger
 from chain.log_index import index_block_logs, write_receipt_offsets
-from chain.qbft.extra_data import QbftExtraData, decode_extra_data, encode_extra_data
+from chain.qbft.extra_data import (
+    QbftExtraData,
+    ValidatorVote,
+    decode_extra_data,
+    encode_extra_data,
+)
 from chain.qbft.signing import address_of_private_key, recover_signer, sign_hash
 from chain.qbft.validators import quorum_size
 from chain.storage import BlockWriteBuffer
+from chain.validator_votes import vote_problem
 from chain.vm import ConsortiumVM
 
 
@@ -53,18 +59,26 @@ def build_block(
     *,
     round_number: int = 0,
     max_transactions: int = 500,
+    vote: ValidatorVote | None = None,
 ) -> BuiltBlock:
     """Build and seal the next block from the pool, without committing it.
 
     ``timestamp`` must be after the head's. Transactions that fail at execution
     (for example a balance spent by an earlier transaction in the block) are
-    left out and reported in ``dropped``.
+    left out and reported in ``dropped``. The header carries the validator set
+    that the votes so far give, and the proposer's ``vote``. Rejects a vote
+    that ``chain.validator_votes.vote_problem`` refuses.
     """
     parent = ledger.head
     if timestamp <= parent.timestamp:
         timestamp = parent.timestamp + 1
     proposer = address_of_private_key(proposer_key)
-    extra = QbftExtraData(validators=ledger.genesis.validators, round=round_number)
+    tally = ledger.validator_tally_after(parent)
+    epoch_length = ledger.genesis.qbft.epoch_length
+    problem = vote_problem(tally, parent.block_number + 1, vote, epoch_length)
+    if problem is not None:
+        raise BlockRejected(parent.block_number + 1, problem)
+    extra = QbftExtraData(validators=tally.validators, vote=vote, round=round_number)
     header = ConsortiumVM.create_header_from_parent(
         parent,
         timestamp=timestamp,
@@ -153,6 +167,7 @@ def commit_block(ledger: Ledger, built: BuiltBlock) -> BlockHeaderAPI:
             raise BlockRejected(block.number, "parent is no longer the head")
         chaindb = ConsortiumChainDB(AtomicDB(built.buffer))
         chaindb.persist_block(block)
+        ledger.stage_validator_tally(built.buffer, block.header)
         index_block_logs(built.buffer, block.number, built.receipts)
         write_receipt_offsets(built.buffer, block.header.hash, built.receipts)
         built.buffer.commit()
@@ -206,6 +221,7 @@ def execute_block(
         parent = ledger.head
         if block.header.parent_hash != parent.hash:
             raise BlockRejected(block.number, "parent is not the head")
+        _check_validators_and_vote(ledger, block)
         if require_seals:
             _check_seals(ledger, block)
         decoded = _check_transactions(ledger, block)
@@ -244,14 +260,29 @@ def execute_block(
         )
 
 
-def _check_seals(ledger: Ledger, block: BlockAPI) -> None:
+def _check_validators_and_vote(ledger: Ledger, block: BlockAPI) -> None:
+    """The header names the validator set that the votes so far give, and its
+    vote is one that set may take. The parent is the ledger's head."""
+    extra = _extra_data_of(block)
+    tally = ledger.validator_tally_after(ledger.head)
+    if extra.validators != tally.validators:
+        raise BlockRejected(block.number, "extraData validators differ from the set")
+    epoch_length = ledger.genesis.qbft.epoch_length
+    problem = vote_problem(tally, block.number, extra.vote, epoch_length)
+    if problem is not None:
+        raise BlockRejected(block.number, problem)
+
+
+def _extra_data_of(block: BlockAPI) -> QbftExtraData:
     try:
-        extra = decode_extra_data(block.header.extra_data)
+        return decode_extra_data(block.header.extra_data)
     except ExtraDataError as error:
         raise BlockRejected(block.number, str(error)) from None
-    validators = set(ledger.genesis.validators)
-    if set(extra.validators) != validators:
-        raise BlockRejected(block.number, "extraData validators differ from the set")
+
+
+def _check_seals(ledger: Ledger, block: BlockAPI) -> None:
+    extra = _extra_data_of(block)
+    validators = set(ledger.validators_after(ledger.head))
     digest = seal_hash(block.header)
     sealers: set[Address] = set()
     for seal in extra.committed_seals:

@@ -394,8 +394,10 @@ def build_genesis_document(
     chains with it, and a real consortium edits the committed example.
     """
     from chain.qbft.extra_data import encode_extra_data
+    from chain.qbft.validators import sort_validators
 
-    extra = QbftExtraData(validators=tuple(validators))
+    # Besu lists validators in address order, as proposer rotation uses them.
+    extra = QbftExtraData(validators=sort_validators(validators))
     return {
         "config": {
             "chainId": chain_id,

@@ -51,10 +51,14 @@ from chain.permissions import (
     SenderPermission,
 )
 from chain.pool import PoolLimits, TransactionPool
+from chain.qbft.extra_data import decode_extra_data
 from chain.storage import BlockWriteBuffer, LevelDB
+from chain.validator_votes import ValidatorTally
 from chain.vm import ConsortiumVM
 
 _CHAIN_IDENTITY_KEY = b"gongfen:chain-identity"
+_VALIDATOR_TALLY_PREFIX = b"gongfen:validator-tally:"
+_TALLIES_KEPT = 64
 
 
 class ConsortiumChainDB(ChainDB):
@@ -124,6 +128,7 @@ class Ledger:
         self._head = self._open_or_initialise()
         self._admission_head = b""
         self._admission_cache: StateAPI | None = None
+        self._tallies: dict[bytes, ValidatorTally] = {}
 
     # -- opening ---------------------------------------------------------------
 
@@ -153,6 +158,74 @@ class Ledger:
     def close(self) -> None:
         """Close the database."""
         self.database.close()
+
+    # -- validator set -----------------------------------------------------------
+
+    def validators_after(self, header: BlockHeaderAPI) -> tuple[Address, ...]:
+        """The validators (sorted) of the block after ``header``."""
+        return self.validator_tally_after(header).validators
+
+    def validator_tally_after(self, header: BlockHeaderAPI) -> ValidatorTally:
+        """The validator set and pending votes once ``header``'s block is in.
+
+        Read from what ``stage_validator_tally`` stored with the block; for a
+        block stored without one, replayed from the nearest ancestor that has
+        one (or from the genesis).
+        """
+        replay: list[BlockHeaderAPI] = []
+        tally = self._stored_tally(header)
+        while tally is None:
+            replay.append(header)
+            header = self.chaindb.get_block_header_by_hash(header.parent_hash)
+            tally = self._stored_tally(header)
+        for later in reversed(replay):
+            tally = self._tally_with_block(tally, later)
+            self._remember_tally(later.hash, tally)
+        return tally
+
+    def stage_validator_tally(
+        self, buffer: BlockWriteBuffer, header: BlockHeaderAPI
+    ) -> ValidatorTally:
+        """Write the tally after ``header`` into ``buffer``, beside its block.
+
+        The parent's tally must be known; ``header``'s vote must have passed
+        ``chain.validator_votes.vote_problem``.
+        """
+        parent = self.chaindb.get_block_header_by_hash(header.parent_hash)
+        tally = self._tally_with_block(self.validator_tally_after(parent), header)
+        buffer[_VALIDATOR_TALLY_PREFIX + header.hash] = tally.encode()
+        self._remember_tally(header.hash, tally)
+        return tally
+
+    def _tally_with_block(
+        self, tally: ValidatorTally, header: BlockHeaderAPI
+    ) -> ValidatorTally:
+        vote = decode_extra_data(header.extra_data).vote
+        return tally.after_block(
+            header.block_number,
+            header.coinbase,
+            vote,
+            self.genesis.qbft.epoch_length,
+        )
+
+    def _stored_tally(self, header: BlockHeaderAPI) -> ValidatorTally | None:
+        cached = self._tallies.get(header.hash)
+        if cached is not None:
+            return cached
+        key = _VALIDATOR_TALLY_PREFIX + header.hash
+        if self.database.exists(key):
+            tally = ValidatorTally.decode(self.database[key])
+        elif header.block_number == 0:
+            tally = ValidatorTally.starting_with(self.genesis.validators)
+        else:
+            return None
+        self._remember_tally(header.hash, tally)
+        return tally
+
+    def _remember_tally(self, block_hash: bytes, tally: ValidatorTally) -> None:
+        if len(self._tallies) >= _TALLIES_KEPT:
+            self._tallies.clear()
+        self._tallies[block_hash] = tally
 
     # -- head and blocks -------------------------------------------------------
 

@@ -29,6 +29,7 @@ from node.devnet import (
     DevnetError,
     DevnetOptions,
     down,
+    join,
     status,
     up,
 )
@@ -152,6 +153,16 @@ def _parser() -> argparse.ArgumentParser:
     devnet_down = devnet_commands.add_parser("down", help="stop the devnet")
     devnet_down.add_argument("--data", type=Path, required=True)
     devnet_down.set_defaults(handler=_devnet_down)
+    devnet_join = devnet_commands.add_parser(
+        "join",
+        help="start the node of a member that runs none (it syncs and observes "
+        "until the validators vote it in)",
+    )
+    devnet_join.add_argument("--data", type=Path, required=True)
+    devnet_join.add_argument(
+        "--member", required=True, help="member id, e.g. foshan-village"
+    )
+    devnet_join.set_defaults(handler=_devnet_join)
     devnet_status = devnet_commands.add_parser("status", help="show each node")
     devnet_status.add_argument("--data", type=Path, required=True)
     devnet_status.set_defaults(handler=_devnet_status)
@@ -261,6 +272,12 @@ def _devnet_up(args: argparse.Namespace) -> int:
         pass
     stopped = down(args.data)
     print(f"stopped: {', '.join(stopped) or 'nothing'}")
+    return 0
+
+
+def _devnet_join(args: argparse.Namespace) -> int:
+    node = join(args.data, args.member)
+    print(f"{node['name']:<20} {node['role']:<10} {node['rpcUrl']}  {node['wsUrl']}")
     return 0
 
 

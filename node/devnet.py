@@ -29,7 +29,8 @@ Layout of the data folder::
     DIR/nodes/<member>/chain  LevelDB
     DIR/nodes/<member>/node.log, node.pid
 
-Members other than the first ``--validators`` and the regulator run no node.
+Members other than the first ``--validators`` and the regulator run no node
+until ``join`` starts one; the validators can then vote it into the set.
 """
 
 from __future__ import annotations
@@ -134,6 +135,48 @@ def up(options: DevnetOptions) -> dict[str, Any]:
         manifest["deployment"] = str(data_dir / "deployment.json")
     _write_json(data_dir / "devnet.json", manifest)
     return manifest  # type: ignore[no-any-return]
+
+
+def join(data_dir: Path, member_id: str) -> dict[str, Any]:
+    """Start the node of a genesis member that runs none yet; return its entry.
+
+    The node syncs from genesis and follows the chain as an observer until the
+    validators vote its key in (``qbft_proposeValidatorVote``); from the block
+    at which the vote takes effect it validates. Its ports are picked free and
+    ``devnet up`` restarts it with the others from then on.
+
+    TODO(#4): running nodes read peers.json only at start, so they do not dial
+    the new node; it dials them, which connects both ways.
+    """
+    data_dir = data_dir.resolve()
+    manifest = _read_json(data_dir / "devnet.json")
+    names = {node["name"] for node in manifest["nodes"]}
+    if member_id in names:
+        raise DevnetError(f"{member_id} already runs a node; `devnet up` restarts it")
+    idle = [m for m in MEMBERS if m[0] not in names]
+    member = next((m for m in idle if m[0] == member_id), None)
+    if member is None:
+        raise DevnetError(
+            f"{member_id!r} is not a member of this devnet without a node; "
+            f"choose one of: {', '.join(m[0] for m in idle) or 'none left'}"
+        )
+
+    _, name, role = member
+    node: dict[str, Any] = {
+        "name": member_id,
+        "displayName": name,
+        "role": role,
+        "validator": None,
+    }
+    manifest["nodes"].append(node)
+    free_ports = DevnetOptions(data_dir, base_port=0, p2p_base_port=0)
+    _assign_ports(manifest["nodes"], [node], free_ports)
+    for each in manifest["nodes"]:
+        _write_permissions(data_dir, each, manifest["nodes"])
+    _start_node(data_dir, node)
+    _wait_until_ready(node, data_dir)
+    _write_json(data_dir / "devnet.json", manifest)
+    return node
 
 
 def down(data_dir: Path) -> list[str]:

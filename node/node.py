@@ -27,11 +27,14 @@ from typing import Any
 
 import uvicorn
 from eth.abc import BlockHeaderAPI
+from eth_hash.auto import keccak
+from eth_typing import Address
 
 from chain.genesis import Genesis
 from chain.ledger import Ledger
 from node.consensus.driver import QbftDriver, consensus_config
 from node.consensus.host import ChainThread
+from node.consensus.votes import PendingVotes
 from node.gossip import MESSAGE_KINDS, PeerService
 from node.keys import NodeKey
 from node.metrics import NodeMetrics
@@ -40,6 +43,7 @@ from node.producer import BlockProducer
 from node.rpc.methods import EthApi
 from node.rpc.server import RpcService, build_app
 from node.rpc.subscriptions import SubscriptionHub
+from node.rpc.validator_votes import ValidatorVoteApi
 from node.transport.identity import identity_paths, read_identity
 from node.transport.network import PeerNetwork
 
@@ -90,6 +94,12 @@ class Node:
         self.api = EthApi(self.ledger, peer_count=self._peer_count)
         self.hub = SubscriptionHub(self.ledger)
         self.started_at = time.time()
+        self.votes = PendingVotes()
+        self.api.handlers.update(
+            ValidatorVoteApi(
+                self.ledger, self.votes, self._online_members, self.api.header_for
+            ).handlers()
+        )
         self.is_validator = key.address in genesis.validators
         self.producer: BlockProducer | None = None
         self.chain: ChainThread | None = None
@@ -125,7 +135,10 @@ class Node:
             port=config.p2p_port,
         )
         driver = None
-        if self.producer is None and self.is_validator:
+        if self.producer is None:
+            # Every member runs the state machine: it only follows heads while
+            # its key is not a validator, and starts validating from the block
+            # at which a vote adds it.
             driver = QbftDriver(
                 self.ledger,
                 self.key.private_key,
@@ -133,6 +146,7 @@ class Node:
                 self._send_qbft,
                 time.time,
                 max_transactions=config.max_block_transactions,
+                votes=self.votes,
             )
         observers = [m.id for m in self.genesis.members if m.validator is None]
         # A single validator's producer reports its own blocks; its chain
@@ -173,6 +187,20 @@ class Node:
         if self.peers is not None:
             self.peers.report_bad_block(peer_id, problem)
 
+    def _online_members(self) -> frozenset[Address]:
+        """The node addresses of this member and of the members it reaches."""
+        connected = (
+            set() if self.peers is None else set(self.peers.network.connected_peers())
+        )
+        return frozenset(
+            {self.key.address}
+            | {
+                Address(keccak(member.node_id)[12:])  # node id: public key
+                for member in self.genesis.members
+                if member.id in connected
+            }
+        )
+
     def _peer_count(self) -> int:
         if self.peers is None:
             return 0
@@ -191,7 +219,7 @@ class Node:
             "blockHash": "0x" + head.hash.hex(),
             "blockTimestamp": head.timestamp,
             "secondsSinceLastBlock": max(0, int(time.time()) - head.timestamp),
-            "validator": self.is_validator,
+            "validator": self.key.address in self.ledger.validators_after(head),
             "address": "0x" + self.key.address.hex(),
             "pendingTransactions": len(self.ledger.pool),
             "consensus": self._consensus_kind(driver),
@@ -210,7 +238,10 @@ class Node:
     def _consensus_kind(self, driver: QbftDriver | None) -> str:
         if self.producer is not None:
             return "single"
-        return "observer" if driver is None else "qbft"
+        head = self.ledger.head
+        if driver is None or self.key.address not in self.ledger.validators_after(head):
+            return "observer"  # follows by import until a vote adds it
+        return "qbft"
 
     def serve(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop producing and close storage."""

@@ -76,6 +76,7 @@ from node.consensus.block_interface import (
     without_seals,
 )
 from node.consensus.timers import PendingTimer, TimerKind, TimerTable
+from node.consensus.votes import PendingVotes
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +138,10 @@ class QbftDriver:
         clock: Callable[[], float],
         *,
         max_transactions: int = 500,
+        votes: PendingVotes | None = None,
     ) -> None:
         self._ledger = ledger
+        self._votes = votes or PendingVotes()
         self._validator_key = validator_key
         self._config = config
         self._send = send
@@ -199,10 +202,8 @@ class QbftDriver:
         otherwise.
 
         ``node.sync`` calls this (through the chain thread) with the blocks it
-        fetches from peers when this node falls behind.
-
-        TODO(#4): seals are checked against the genesis validator set, not the
-        set of each block's own height; that matters once votes change the set.
+        fetches from peers when this node falls behind. Seals are checked
+        against the validator set of the block's own height.
         """
         header = import_block(self._ledger, block)
         self._after_new_head(header)
@@ -281,6 +282,12 @@ class QbftDriver:
         earliest = math.ceil(parent.timestamp + self._config.block_period_seconds)
         timestamp = max(earliest, int(self._clock()))
 
+        vote = self._votes.choose(
+            self._ledger.validator_tally_after(parent),
+            self.address,
+            effect.height,
+            self._ledger.genesis.qbft.epoch_length,
+        )
         try:
             built = build_block(
                 self._ledger,
@@ -288,6 +295,7 @@ class QbftDriver:
                 timestamp,
                 round_number=effect.round,
                 max_transactions=self._max_transactions,
+                vote=vote,
             )
         except ChainError as error:
             # Without a proposal the round times out and the next proposer tries.
@@ -442,9 +450,8 @@ class QbftDriver:
     # --- helpers ------------------------------------------------------------------
 
     def _validators(self) -> tuple[Address, ...]:
-        # TODO(#4): validator votes are not applied yet; every height uses the
-        # genesis set, so a vote in a header changes nothing.
-        return self._ledger.genesis.validators
+        # The set that the votes up to the head give decides the next block.
+        return self._ledger.validators_after(self._ledger.head)
 
     def _head_event(self) -> NewChainHead:
         head = self._ledger.head

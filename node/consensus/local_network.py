@@ -26,6 +26,7 @@ from chain.genesis import Genesis
 from chain.ledger import Ledger
 from chain.qbft.events import QbftConfig
 from node.consensus.driver import QbftDriver, consensus_config
+from node.consensus.votes import PendingVotes
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class LocalValidator:
     key: bytes
     ledger: Ledger
     driver: QbftDriver
+    votes: PendingVotes
     online: bool = True
 
 
@@ -71,9 +73,13 @@ class LocalNetwork:
 
     def _new_validator(self, index: int, key: bytes, folder: Path) -> LocalValidator:
         ledger = Ledger(folder, self.genesis, sync_writes=False)
-        return LocalValidator(index, key, ledger, self._new_driver(index, key, ledger))
+        votes = PendingVotes()
+        driver = self._new_driver(index, key, ledger, votes)
+        return LocalValidator(index, key, ledger, driver, votes)
 
-    def _new_driver(self, index: int, key: bytes, ledger: Ledger) -> QbftDriver:
+    def _new_driver(
+        self, index: int, key: bytes, ledger: Ledger, votes: PendingVotes
+    ) -> QbftDriver:
         def send(message_code: int, data: bytes) -> None:
             self._bus.append((index, message_code, data))
 
@@ -84,6 +90,7 @@ class LocalNetwork:
             send,
             self.clock,
             max_transactions=self._max_transactions,
+            votes=votes,
         )
 
     # --- control ------------------------------------------------------------------
@@ -111,7 +118,9 @@ class LocalNetwork:
         ledger of validator ``source`` instead of over the network.
         """
         validator = self.validators[index]
-        validator.driver = self._new_driver(index, validator.key, validator.ledger)
+        validator.driver = self._new_driver(
+            index, validator.key, validator.ledger, validator.votes
+        )
         source_ledger = self.validators[source].ledger
         for block_number in range(
             validator.ledger.head.block_number + 1,

@@ -14,12 +14,11 @@ import rlp
 from eth.abc import BlockHeaderAPI
 from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
-from eth_utils import to_checksum_address
 
 from chain.errors import ChainError
 from chain.execution import CallFailed, CallRequestFields, call, estimate_gas
 from chain.ledger import Ledger
-from chain.qbft.extra_data import decode_extra_data
+from node.consensus.votes import PendingVotes
 from node.rpc.errors import (
     ExecutionReverted,
     InvalidParams,
@@ -47,6 +46,7 @@ from node.rpc.params import (
     parse_quantity,
     positional,
 )
+from node.rpc.validator_votes import ValidatorVoteApi
 
 CLIENT_VERSION = "Gongfen/v0.1.0/python3.11/py-evm-0.12"
 MAX_FEE_HISTORY_BLOCKS = 1024
@@ -103,8 +103,14 @@ class EthApi:
             "eth_getFilterChanges": self.get_filter_changes,
             "eth_getFilterLogs": self.get_filter_logs,
             "eth_uninstallFilter": self.uninstall_filter,
-            "qbft_getValidatorsByBlockNumber": self.validators_by_block_number,
         }
+        # The qbft_ methods; the node replaces them with ones that see its
+        # peers and votes (node.rpc.validator_votes).
+        self.handlers.update(
+            ValidatorVoteApi(
+                ledger, PendingVotes(), lambda: frozenset(), self.header_for
+            ).handlers()
+        )
 
     def dispatch(self, method: str, params: Any) -> Any:
         """Run ``method``; chain errors become JSON-RPC errors here and only here."""
@@ -316,21 +322,6 @@ class EthApi:
         (value,) = positional(params, 1, 1, "eth_getTransactionReceipt")
         mined = self.ledger.mined_receipt(Hash32(parse_hash(value, "hash")))
         return None if mined is None else format_receipt(mined)
-
-    # -- consensus -------------------------------------------------------------
-
-    def validators_by_block_number(self, params: Any) -> Any:
-        """The validator set a block's header names, as Besu's method returns it.
-
-        TODO(#4): votes are not applied yet, so every header names the genesis
-        set; ``qbft_proposeValidatorVote`` and the other vote methods are missing.
-        """
-        (block_id,) = positional(params, 1, 1, "qbft_getValidatorsByBlockNumber")
-        header = self.header_for(parse_block_id(block_id, "blockNumber"))
-        if header is None:
-            raise ServerError("header not found")
-        extra = decode_extra_data(header.extra_data)
-        return [to_checksum_address(validator) for validator in extra.validators]
 
     # -- logs and filters ------------------------------------------------------
 
