@@ -308,12 +308,13 @@ def _check_transactions(ledger: Ledger, block: BlockAPI) -> list[SignedTransacti
     # Nonces and balances are checked by execution; here the rules that py-evm
     # does not know: chain id, signature shape, sender permission, gas limits.
     for transaction in block.transactions:
-        try:
-            decoded = decode_transaction(transaction.encode(), ledger.limits)
-        except TransactionRejected as error:
-            raise BlockRejected(
-                block.number, f"transaction 0x{transaction.hash.hex()}: {error}"
-            ) from None
+        # A transaction in this node's pool passed the same checks at
+        # admission and carries its recovered sender: a validator executing a
+        # proposal has most of them, and recovering each again costs a
+        # signature recovery.
+        decoded = ledger.pooled_transaction(transaction.hash)
+        if decoded is None:
+            decoded = _decode_block_transaction(ledger, block, transaction)
         if not ledger.permission.is_permitted(decoded.sender, state):
             raise BlockRejected(
                 block.number,
@@ -322,3 +323,14 @@ def _check_transactions(ledger: Ledger, block: BlockAPI) -> list[SignedTransacti
             )
         admitted.append(decoded)
     return admitted
+
+
+def _decode_block_transaction(
+    ledger: Ledger, block: BlockAPI, transaction: SignedTransactionAPI
+) -> SignedTransactionAPI:
+    try:
+        return decode_transaction(transaction.encode(), ledger.limits)
+    except TransactionRejected as error:
+        raise BlockRejected(
+            block.number, f"transaction 0x{transaction.hash.hex()}: {error}"
+        ) from None

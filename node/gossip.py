@@ -19,22 +19,27 @@ consensus. See ``node.sync`` for ``STATUS``, ``GET_BLOCKS`` and ``BLOCKS``.
 Logging: WARNING once per (peer, problem) for a bad message or block; repeats
 are counted and logged at DEBUG.
 
-TODO(#4): QBFT messages go to every connected peer, observers included (they
-drop them), which wastes their bandwidth; and ``GET_BLOCKS`` requests are not
-rate-limited per peer, so a faulty member can keep this node reading and
-sending blocks as fast as it asks.
+QBFT messages go only to the peers whose node key is in the validator set of
+the next block (and to peers of unknown key); the others get each new block
+pushed instead. A peer may ask for blocks (``GET_BLOCKS``) at most
+``BLOCK_REQUESTS_PER_SECOND`` times a second on average, in bursts of up to
+``BLOCK_REQUEST_BURST``: a faulty member cannot keep this node reading and
+sending blocks as fast as it asks. Sync asks for one batch at a time, well
+below the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import rlp
 from eth.abc import BlockHeaderAPI
+from eth_typing import Address
 
 from chain.errors import AlreadyKnown, TransactionRejected
 from chain.ledger import Ledger
@@ -72,7 +77,36 @@ MESSAGE_KINDS = {
 # Transactions admitted in one loop iteration travel in one frame, up to this many.
 TRANSACTIONS_PER_FRAME = 256
 PEER_POLL_SECONDS = 0.5
+BLOCK_REQUESTS_PER_SECOND = 4.0
+BLOCK_REQUEST_BURST = 8
 _WARNED_LIMIT = 4096
+
+
+class RequestBudget:
+    """A token bucket per peer: ``burst`` requests at once, ``rate`` a second after."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens: dict[str, tuple[float, float]] = {}  # peer -> (tokens, when)
+
+    def allow(self, peer_id: str) -> bool:
+        """Spend one of ``peer_id``'s requests; False if it has none left."""
+        now = self._clock()
+        tokens, since = self._tokens.get(peer_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - since) * self.rate)
+        allowed = tokens >= 1.0
+        self._tokens[peer_id] = (tokens - 1.0 if allowed else tokens, now)
+        return allowed
+
+    def forget(self, peer_id: str) -> None:
+        self._tokens.pop(peer_id, None)
 
 
 class PeerService:
@@ -83,12 +117,16 @@ class PeerService:
         network: PeerNetwork,
         ledger: Ledger,
         chain: ChainThread,
-        observer_peers: Collection[str],
+        member_addresses: Mapping[str, Address],
     ) -> None:
+        """``member_addresses`` maps each member id to its node's address."""
         self.network = network
         self.ledger = ledger
         self.chain = chain
-        self.observer_peers = frozenset(observer_peers)
+        self.member_addresses = dict(member_addresses)
+        self.block_requests = RequestBudget(
+            BLOCK_REQUESTS_PER_SECOND, BLOCK_REQUEST_BURST
+        )
         self.sync = BlockSync(ledger, chain, self._request_blocks, self.warn_peer)
         self.bad_messages: Counter[str] = Counter()
         self._warned: set[tuple[str, str]] = set()
@@ -125,8 +163,8 @@ class PeerService:
     # --- called from other threads ------------------------------------------------
 
     def send_qbft(self, message_code: int, data: bytes) -> None:
-        """Send a QBFT message to every peer (the driver's ``send``)."""
-        self._threadsafe(self._broadcast, QBFT, bytes((message_code,)) + data)
+        """Send a QBFT message to the validators' peers (the driver's ``send``)."""
+        self._threadsafe(self._send_to_validators, bytes((message_code,)) + data)
 
     def gossip_transaction(self, raw: bytes) -> None:
         """Send a transaction this node admitted to every peer."""
@@ -148,6 +186,20 @@ class PeerService:
 
     def _broadcast(self, kind: int, payload: bytes) -> None:
         self._spawn(self.network.broadcast(kind, payload))
+
+    def _send_to_validators(self, payload: bytes) -> None:
+        for peer_id in self._validator_peers():
+            self._send(peer_id, QBFT, payload)
+
+    def _validator_peers(self) -> frozenset[str]:
+        """Connected peers that validate the next block, or may: unknown keys."""
+        validators = self.ledger.validators_after(self.ledger.head)
+        known = self.member_addresses
+        return frozenset(
+            peer_id
+            for peer_id in self.network.connected_peers()
+            if peer_id not in known or known[peer_id] in validators
+        )
 
     def _send(self, peer_id: str, kind: int, payload: bytes) -> None:
         self._spawn(self._send_quietly(peer_id, kind, payload))
@@ -172,7 +224,7 @@ class PeerService:
 
     def _announce(self, header: BlockHeaderAPI) -> None:
         self._broadcast(STATUS, encode_status(header.block_number, header.hash))
-        observers = self.observer_peers & self.network.connected_peers()
+        observers = self.network.connected_peers() - self._validator_peers()
         if not observers:
             return
         block = self.ledger.block_of(header)
@@ -194,6 +246,7 @@ class PeerService:
                 self._send(peer_id, STATUS, encode_status(head.block_number, head.hash))
             for peer_id in greeted - connected:
                 self.sync.forget(peer_id)
+                self.block_requests.forget(peer_id)
             greeted = connected
             await asyncio.sleep(PEER_POLL_SECONDS)
 
@@ -227,6 +280,9 @@ class PeerService:
             self.sync.set_head(peer_id, decode_status(payload))
         elif kind == GET_BLOCKS:
             first, count = decode_request(payload)
+            if not self.block_requests.allow(peer_id):
+                self.warn_peer(peer_id, "block requests over the limit, ignored")
+                return
             self._spawn(self._answer_request(peer_id, first, count))
         elif kind == BLOCKS:
             self.sync.on_blocks(peer_id, payload)

@@ -148,7 +148,6 @@ class Node:
                 max_transactions=config.max_block_transactions,
                 votes=self.votes,
             )
-        observers = [m.id for m in self.genesis.members if m.validator is None]
         # A single validator's producer reports its own blocks; its chain
         # thread imports only what sync might bring, and reports nothing.
         self.chain = ChainThread(
@@ -159,7 +158,9 @@ class Node:
             else lambda header: None,
             on_bad_block=self._on_bad_block,
         )
-        self.peers = PeerService(network, self.ledger, self.chain, observers)
+        self.peers = PeerService(
+            network, self.ledger, self.chain, self._member_addresses()
+        )
         self.peers.on_bad_message = self.metrics.bad_peer_messages.inc
         self.metrics.peers.set_function(self._peer_count)
         self._gossip_admitted_transactions()
@@ -187,18 +188,22 @@ class Node:
         if self.peers is not None:
             self.peers.report_bad_block(peer_id, problem)
 
+    def _member_addresses(self) -> dict[str, Address]:
+        """Each genesis member's node address (its node id is the public key)."""
+        return {
+            member.id: Address(keccak(member.node_id)[12:])
+            for member in self.genesis.members
+        }
+
     def _online_members(self) -> frozenset[Address]:
         """The node addresses of this member and of the members it reaches."""
         connected = (
-            set() if self.peers is None else set(self.peers.network.connected_peers())
+            frozenset() if self.peers is None else self.peers.network.connected_peers()
         )
+        addresses = self._member_addresses()
         return frozenset(
             {self.key.address}
-            | {
-                Address(keccak(member.node_id)[12:])  # node id: public key
-                for member in self.genesis.members
-                if member.id in connected
-            }
+            | {addresses[peer] for peer in connected if peer in addresses}
         )
 
     def _peer_count(self) -> int:

@@ -82,14 +82,14 @@ logger = logging.getLogger(__name__)
 
 
 class _ValidatorLog(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes each line with the validator's address: a test network or a
+    """Prefixes each line with the node's address: a test network or a
     benchmark runs several validators in one process."""
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
         validator = (self.extra or {}).get("validator")
-        return f"validator {validator}: {msg}", kwargs
+        return f"node {validator}: {msg}", kwargs
 
 
 # How far a proposed block's timestamp may run ahead of this validator's clock,

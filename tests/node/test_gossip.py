@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 import rlp
+from eth_typing import Address
 
 from chain.genesis import Genesis
 from chain.ledger import Ledger
 from node.consensus.host import ChainThread
 from node.gossip import (
+    BLOCK_REQUEST_BURST,
     BLOCKS,
     GET_BLOCKS,
     NEW_BLOCK,
@@ -22,6 +24,7 @@ from node.gossip import (
     STATUS,
     TRANSACTIONS,
     PeerService,
+    RequestBudget,
 )
 from node.transport.network import InboundMessage
 from tests.chain.factories import address_of, make_genesis, make_key, signed_transfer
@@ -30,10 +33,14 @@ SENDER = make_key(100)
 
 
 class FakeNetwork:
-    """Plays back inbound messages; records nothing sent (no peer is connected)."""
+    """Plays back inbound messages and records what is sent to whom."""
 
-    def __init__(self, inbound: list[InboundMessage]) -> None:
+    def __init__(
+        self, inbound: list[InboundMessage], connected: frozenset[str] = frozenset()
+    ) -> None:
         self.inbound = inbound
+        self.connected = connected
+        self.sent: list[tuple[str, int]] = []
 
     async def start(self) -> None:
         pass
@@ -47,13 +54,14 @@ class FakeNetwork:
         await asyncio.Event().wait()
 
     def connected_peers(self) -> frozenset[str]:
-        return frozenset()
+        return self.connected
 
     async def broadcast(self, kind: int, payload: bytes) -> list[str]:
-        return []
+        self.sent += [(peer_id, kind) for peer_id in sorted(self.connected)]
+        return sorted(self.connected)
 
     async def send(self, peer_id: str, kind: int, payload: bytes) -> None:
-        pass
+        self.sent.append((peer_id, kind))
 
 
 @pytest.fixture
@@ -68,13 +76,19 @@ def ledger(genesis: Genesis, tmp_path: Path) -> Iterator[Ledger]:
     opened.close()
 
 
-async def play(ledger: Ledger, inbound: list[InboundMessage]) -> PeerService:
+async def play(
+    ledger: Ledger,
+    inbound: list[InboundMessage],
+    network: FakeNetwork | None = None,
+    member_addresses: dict[str, Address] | None = None,
+) -> PeerService:
     chain = ChainThread(
         ledger, None, on_new_head=lambda header: None, on_bad_block=lambda p, r: None
     )
-    network: Any = FakeNetwork(inbound)
-    service = PeerService(network, ledger, chain, observer_peers=())
+    fake: Any = network or FakeNetwork(inbound)
+    service = PeerService(fake, ledger, chain, member_addresses or {})
     await service.start()
+    service.send_qbft(0x12, b"a prepare")
     await asyncio.sleep(0.3)
     await service.stop()
     return service
@@ -114,3 +128,44 @@ def test_unrequested_blocks_and_known_transactions_are_ignored(
 
     assert service.bad_messages == {}
     assert len(ledger.pool) == 1
+
+
+def test_block_requests_beyond_the_budget_are_ignored_and_warned_once(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    request = rlp.encode([0, 1])
+    inbound = [InboundMessage("greedy", GET_BLOCKS, request) for _ in range(40)]
+    network = FakeNetwork(inbound)
+
+    with caplog.at_level(logging.WARNING, logger="node.gossip"):
+        asyncio.run(play(ledger, inbound, network))
+
+    answered = [peer for peer, kind in network.sent if kind == BLOCKS]
+    assert BLOCK_REQUEST_BURST <= len(answered) <= BLOCK_REQUEST_BURST + 2
+    warnings = [r for r in caplog.records if "over the limit" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_request_budget_refills_at_its_rate() -> None:
+    now = [0.0]
+    budget = RequestBudget(rate=2.0, burst=3, clock=lambda: now[0])
+
+    assert [budget.allow("peer") for _ in range(4)] == [True, True, True, False]
+    now[0] = 0.5  # one request's worth later
+    assert [budget.allow("peer") for _ in range(2)] == [True, False]
+    assert budget.allow("other peer")
+
+
+def test_qbft_messages_go_only_to_validators_and_unknown_peers(
+    ledger: Ledger, genesis: Genesis
+) -> None:
+    validator = genesis.validators[0]
+    network = FakeNetwork([], frozenset({"validator", "observer", "stranger"}))
+    addresses = {"validator": validator, "observer": Address(b"\x07" * 20)}
+
+    asyncio.run(play(ledger, [], network, addresses))
+
+    assert sorted(peer for peer, kind in network.sent if kind == QBFT) == [
+        "stranger",
+        "validator",
+    ]
