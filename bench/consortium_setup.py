@@ -11,6 +11,11 @@ volunteer-service activities whose approval is measured; a score tree is
 published for the presentation check. It returns the ``Scenario``: the
 measured approvals and redemptions, signed but not sent.
 
+For the bounds of a batch award it also deploys ``bench/contracts/
+AwardBounds.vy`` (the town is its minter), credits the measured villagers
+there once, and signs its ``announce`` and ``credit`` calls on the same
+batches as the measured approvals.
+
 web3.py talks to the in-process ledger through ``LedgerProvider``, which
 answers with the node's own JSON-RPC handlers. Used by
 ``bench/contracts_throughput.py``.
@@ -30,9 +35,10 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from throughput import Workload, genesis_for
+from vyper import compile_code
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.middleware import ExtraDataToPOAMiddleware
 from web3.providers.base import BaseProvider, JSONBaseProvider
 from web3.types import Nonce, RPCEndpoint, RPCResponse, TxParams, TxReceipt, Wei
@@ -54,6 +60,8 @@ DAILY_CAP = 50
 ACTIVITY_SECONDS = 2 * 3600
 RULEBOOK = b"\x52" * 32
 PRESENTATION_LEAVES = 200
+BOUNDS_SOURCE = Path(__file__).parent / "contracts" / "AwardBounds.vy"
+BOUND_FUNCTIONS = ("announce", "credit")
 # Batch transactions of the setup: generous, a few fit a block.
 SETUP_BATCH_GAS = 30_000_000
 SETUP_CALL_GAS = 2_000_000
@@ -183,6 +191,14 @@ class PresentationCase:
 
 
 @dataclass
+class BoundCalls:
+    """Signed batch calls of one ``AwardBounds`` function."""
+
+    calls: list[bytes]  # one per measured batch, nonces from the same first one
+    gas: int  # the gas limit each call is signed with
+
+
+@dataclass
 class Scenario:
     """The consortium on the prepared chain and the signed measured work."""
 
@@ -195,6 +211,10 @@ class Scenario:
     redemptions: list[bytes]  # one per villager, each to the shop
     first_award_gas: float  # per award when it is a villager's first points
     presentation: PresentationCase
+    # By ``AwardBounds`` function: its calls on the measured approvals'
+    # batches. Both start from the same nonce: each stage starts from the
+    # prepared chain.
+    bounds: dict[str, BoundCalls]
 
 
 Call = tuple[LocalAccount, ContractFunction, int]
@@ -224,7 +244,7 @@ class Setup:
     def sign(
         self,
         account: LocalAccount,
-        call: ContractFunction,
+        call: ContractFunction | ContractConstructor,
         gas: int,
         nonce: int | None = None,
     ) -> bytes:
@@ -296,6 +316,8 @@ def prepare_consortium(
         check_in(setup, cast, activity_ids, funding + measured)
         first_award_gas = approve(setup, cast, funding_ids, funding)
 
+        bounds = deploy_bounds(setup, cast, measured)
+
         approvals, approval_gas = sign_approvals(setup, cast, measured_ids, measured)
         return Scenario(
             contracts=deployment["contracts"],
@@ -307,6 +329,7 @@ def prepare_consortium(
             first_award_gas=first_award_gas,
             presentation=presentation,
             head_number=ledger.head.block_number,
+            bounds=sign_bounds(setup, cast, bounds, measured),
         )
     finally:
         ledger.close()
@@ -442,6 +465,64 @@ def sign_redemptions(setup: Setup, cast: Cast, count: int) -> list[bytes]:
         setup.sign(villager, call, gas, 0)
         for villager, call in zip(cast.villagers, calls, strict=False)
     ]
+
+
+def deploy_bounds(setup: Setup, cast: Cast, batches: list[list[str]]) -> Contract:
+    """Deploy ``AwardBounds`` from the town; credit each of ``batches`` once.
+
+    The measured credits then add to a balance the villager already holds
+    in that contract: the usual case, and cheaper than a first one.
+    """
+    compiled = compile_code(
+        BOUNDS_SOURCE.read_text(), output_formats=["abi", "bytecode"]
+    )
+    deployment = setup.w3.eth.contract(
+        abi=compiled["abi"], bytecode=compiled["bytecode"]
+    )
+    raw = setup.sign(cast.town, deployment.constructor(), SETUP_CALL_GAS)
+    transaction_hash = setup.w3.eth.send_raw_transaction(raw)
+    receipt = setup.w3.eth.wait_for_transaction_receipt(transaction_hash)
+    address = receipt["contractAddress"]
+    if receipt["status"] != 1 or address is None:
+        raise RuntimeError("setup step: deploying AwardBounds reverted")
+    bounds = setup.w3.eth.contract(address=address, abi=compiled["abi"])
+
+    setup.round(
+        [
+            (
+                cast.town,
+                bounds.functions.credit(batch, POINTS_PER_AWARD),
+                SETUP_BATCH_GAS,
+            )
+            for batch in batches
+        ]
+    )
+    return bounds
+
+
+def sign_bounds(
+    setup: Setup, cast: Cast, bounds: Contract, batches: list[list[str]]
+) -> dict[str, BoundCalls]:
+    """Each ``AwardBounds`` function on ``batches``, signed by the town.
+
+    Every function's calls take the nonces that follow the town's last one,
+    with their estimate plus a margin.
+    """
+    first_nonce = setup.w3.eth.get_transaction_count(cast.town.address)
+    signed = {}
+    for name in BOUND_FUNCTIONS:
+        function = bounds.functions[name]
+        calls = [function(batch, POINTS_PER_AWARD) for batch in batches]
+        estimate = calls[0].estimate_gas({"from": cast.town.address})
+        gas = int(estimate * GAS_MARGIN)
+        signed[name] = BoundCalls(
+            calls=[
+                setup.sign(cast.town, call, gas, first_nonce + index)
+                for index, call in enumerate(calls)
+            ],
+            gas=gas,
+        )
+    return signed
 
 
 def publish_scores(setup: Setup, cast: Cast) -> PresentationCase:

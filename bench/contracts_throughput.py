@@ -13,6 +13,18 @@ then the gas of an award, a redemption and a presentation check
 (``CreditRegistry.checkPresentation``, ``eth_estimateGas``). Target: awards per
 second at least 20 times transfers per second.
 
+In-process only, alternated with those stages, it also measures the bounds of
+any batch award that keeps one ERC-20 ``Transfer`` event per villager, with
+``bench/contracts/AwardBounds.vy`` (not a consortium contract) on the same
+batches as the approvals:
+
+- ``announce`` only emits the villagers' events: the ceiling of such a batch;
+- ``credit`` also adds to balances the villagers already hold there: the
+  least a batch award keeping per-villager balances and events can do.
+
+Both are reported as awards per second (calls per second times the batch
+size), against transfers per second, with their gas per villager.
+
 Every stage starts from one prepared chain: the throughput benchmark's token
 and funded senders, then the consortium of ``bench/consortium_setup.py``.
 All measured transactions are signed before the clock starts. Options with
@@ -67,6 +79,10 @@ from contracts.presentation import (  # noqa: E402
 
 PRESENTATION_THRESHOLDS = (60, 600)
 TARGET_RATIO = 20
+BOUND_LABELS = {
+    "announce": "announce (Transfer event only)",
+    "credit": "credit (balance +=, Transfer)",
+}
 
 
 # -- measuring -----------------------------------------------------------------
@@ -132,17 +148,25 @@ def run_in_process(
     scenario: Scenario,
     block_size: int,
     repeats: int,
-) -> tuple[Figures, dict[str, list[int]]]:
-    """The three stages in-process, alternated; each keeps its best run."""
-    # Approvals are limited by block gas, not count: say how many fit, so
+) -> tuple[Figures, dict[str, float], dict[str, list[int]]]:
+    """The stages in-process, alternated; each keeps its best run.
+
+    Returns the figures, the bounds' awards per second by ``AwardBounds``
+    function, and the gas of every measured transaction by stage.
+    """
+    # Batch calls are limited by block gas, not count: say how many fit, so
     # that each of the stage's blocks takes all it is given.
     gas_limit = genesis_for(workload).gas_limit
-    approvals_per_block = min(block_size, gas_limit // scenario.approval_gas)
     stages = {
         "transfers": (workload.transfers, block_size),
-        "approvals": (scenario.approvals, approvals_per_block),
+        "approvals": (
+            scenario.approvals,
+            min(block_size, gas_limit // scenario.approval_gas),
+        ),
         "redemptions": (scenario.redemptions, block_size),
     }
+    for name, bound in scenario.bounds.items():
+        stages[name] = (bound.calls, min(block_size, gas_limit // bound.gas))
     best = dict.fromkeys(stages, 0.0)
     gas: dict[str, list[int]] = {}
     for attempt in range(repeats):
@@ -157,7 +181,8 @@ def run_in_process(
         redemptions=best["redemptions"],
         transfers=best["transfers"],
     )
-    return figures, gas
+    bounds = {name: best[name] * scenario.batch_size for name in scenario.bounds}
+    return figures, bounds, gas
 
 
 def run_over_rpc(
@@ -277,6 +302,14 @@ def print_rates(in_process: Figures, over_rpc: Figures | None) -> None:
     print(f"{'':30}target for the ratio: >= {TARGET_RATIO}")
 
 
+def print_bounds(bounds: dict[str, float], transfers: float) -> None:
+    """The bounds' awards per second, and their ratio to transfers per second."""
+    print("bounds of a batch award, in-process (AwardBounds, not the consortium):")
+    print(f"{'':30}{'awards/s':>12}{'÷ transfers/s':>15}")
+    for name, awards in bounds.items():
+        print(f"{BOUND_LABELS[name]:30}{awards:>12.1f}{awards / transfers:>15.2f}")
+
+
 def print_gas(
     scenario: Scenario,
     gas: dict[str, list[int]],
@@ -298,6 +331,13 @@ def print_gas(
             "gas per presentation check",
             f"{checks} ({PRESENTATION_LEAVES} leaves, eth_estimateGas {source})",
         ),
+    ]
+    rows += [
+        (
+            f"gas per villager, bound {name}",
+            f"{statistics.mean(gas[name]) / batch:,.0f} ({batch}-villager batch)",
+        )
+        for name in BOUND_LABELS
     ]
     for label, value in rows:
         print(f"{label:36}{value}")
@@ -346,7 +386,7 @@ def main() -> None:
         )
         print(f"setup: {time.perf_counter() - started:.1f} s")
 
-        in_process, gas = run_in_process(
+        in_process, bounds, gas = run_in_process(
             workload, prepared, work, scenario, args.block_size, args.repeats
         )
         over_rpc = None
@@ -359,6 +399,7 @@ def main() -> None:
                 workload, prepared, work / "rpc", scenario, args.block_size
             )
         print_rates(in_process, over_rpc)
+        print_bounds(bounds, in_process.transfers)
         source = "in-process" if over_rpc is None else "over JSON-RPC"
         print_gas(scenario, gas, presentation, source)
 
