@@ -143,10 +143,8 @@ def join(data_dir: Path, member_id: str) -> dict[str, Any]:
     The node syncs from genesis and follows the chain as an observer until the
     validators vote its key in (``qbft_proposeValidatorVote``); from the block
     at which the vote takes effect it validates. Its ports are picked free and
-    ``devnet up`` restarts it with the others from then on.
-
-    TODO(#4): running nodes read peers.json only at start, so they do not dial
-    the new node; it dials them, which connects both ways.
+    ``devnet up`` restarts it with the others from then on. Every node's
+    peers.json gains its address, which running nodes reread.
     """
     data_dir = data_dir.resolve()
     manifest = _read_json(data_dir / "devnet.json")
@@ -299,10 +297,8 @@ def _assign_ports(
 ) -> None:
     """Give each node to start an RPC and a P2P port, keeping its old ones if free.
 
-    TODO(#4): a node whose old P2P port was taken meanwhile gets a new one, but
-    running nodes read peers.json only at start (``PeerNetwork.update_peers``
-    is not wired to it), so they keep dialling the old port; the connections
-    then come up only because the restarted node dials them.
+    A node whose old P2P port was taken meanwhile gets a new one; the running
+    nodes reread their peers.json and dial it there.
     """
     for index, node in enumerate(nodes):
         if node not in starting:

@@ -19,9 +19,9 @@ consensus. See ``node.sync`` for ``STATUS``, ``GET_BLOCKS`` and ``BLOCKS``.
 Logging: WARNING once per (peer, problem) for a bad message or block; repeats
 are counted and logged at DEBUG.
 
-QBFT messages go only to the peers whose node key is in the validator set of
-the next block (and to peers of unknown key); the others get each new block
-pushed instead. A peer may ask for blocks (``GET_BLOCKS``) at most
+QBFT messages and transactions go only to the peers whose node key is in the
+validator set of the next block (and to peers of unknown key); the others get
+each new block pushed instead. A peer may ask for blocks (``GET_BLOCKS``) at most
 ``BLOCK_REQUESTS_PER_SECOND`` times a second on average, in bursts of up to
 ``BLOCK_REQUEST_BURST``: a faulty member cannot keep this node reading and
 sending blocks as fast as it asks. Sync asks for one batch at a time, well
@@ -167,7 +167,7 @@ class PeerService:
         self._threadsafe(self._send_to_validators, bytes((message_code,)) + data)
 
     def gossip_transaction(self, raw: bytes) -> None:
-        """Send a transaction this node admitted to every peer."""
+        """Send a transaction this node admitted to the validators' peers."""
         self._threadsafe(self._queue_transaction, raw)
 
     def announce_block(self, header: BlockHeaderAPI) -> None:
@@ -218,9 +218,13 @@ class PeerService:
 
     def _flush_transactions(self) -> None:
         pending, self._outgoing_transactions = self._outgoing_transactions, []
+        # Only a validator can include them; an observer would admit each one
+        # (a signature recovery) for nothing.
+        validators = self._validator_peers()
         for start in range(0, len(pending), TRANSACTIONS_PER_FRAME):
-            batch = pending[start : start + TRANSACTIONS_PER_FRAME]
-            self._broadcast(TRANSACTIONS, bytes(rlp.encode(batch)))
+            payload = bytes(rlp.encode(pending[start : start + TRANSACTIONS_PER_FRAME]))
+            for peer_id in validators:
+                self._send(peer_id, TRANSACTIONS, payload)
 
     def _announce(self, header: BlockHeaderAPI) -> None:
         self._broadcast(STATUS, encode_status(header.block_number, header.hash))

@@ -38,7 +38,7 @@ from node.consensus.votes import PendingVotes
 from node.gossip import MESSAGE_KINDS, PeerService
 from node.keys import NodeKey
 from node.metrics import NodeMetrics
-from node.permissions import load_member_peers
+from node.permissions import load_member_peers, watch_permissions_file
 from node.producer import BlockProducer
 from node.rpc.methods import EthApi
 from node.rpc.server import RpcService, build_app
@@ -291,10 +291,17 @@ class Node:
         assert self.peers is not None
         await self.peers.start()
         starting = asyncio.create_task(self._start_chain_when_connected())
+        assert self.config.peers_file is not None
+        watching = asyncio.create_task(
+            watch_permissions_file(
+                self.genesis, self.config.peers_file, self.peers.network.update_peers
+            )
+        )
         try:
             await server.serve()
         finally:
             starting.cancel()
+            watching.cancel()
             await self.peers.stop()
 
     async def _start_chain_when_connected(self) -> None:

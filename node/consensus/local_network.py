@@ -114,8 +114,9 @@ class LocalNetwork:
     def rejoin(self, index: int, source: int) -> None:
         """Restart validator ``index`` with a fresh driver, after the blocks it missed.
 
-        TODO(#4): stands in for block sync: the blocks come straight from the
-        ledger of validator ``source`` instead of over the network.
+        The blocks come straight from the ledger of validator ``source``: this
+        harness tests consensus, and block sync between processes is tested
+        with real nodes (``tests/network``).
         """
         validator = self.validators[index]
         validator.driver = self._new_driver(

@@ -14,9 +14,8 @@ under load and two of four down are the slow tests in
 
 Byzantine messages over the real transport are in ``test_byzantine_peer.py``.
 
-TODO(#4): an equivocating proposer (two proposals for one round) is tested
-against the state machine and the driver in-process only, not between
-processes.
+An equivocating proposer (two proposals for one round) is in
+``test_byzantine_peer.py`` too.
 """
 
 from __future__ import annotations

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
 from eth_keys import keys
 
 from chain.genesis import Genesis, Member, build_genesis_document, parse_genesis
-from node.permissions import load_member_peers
+from node.permissions import load_member_peers, watch_permissions_file
 from node.transport.errors import PeerTableError
 from node.transport.identity import TransportIdentity, generate_identity
 
@@ -103,3 +105,36 @@ def test_rejects_a_member_pinned_nowhere(tmp_path: Path) -> None:
 
     with pytest.raises(PeerTableError):
         load_member_peers(genesis, path)
+
+
+def test_a_changed_file_is_applied_and_a_broken_one_is_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    genesis = genesis_with_pins({"town": generate_identity("town")})
+    path = write_permissions(
+        tmp_path / "peers.json", [{"id": "town", "host": "127.0.0.1", "port": 30303}]
+    )
+    applied: list[int] = []
+
+    async def edit_while_watching() -> None:
+        watcher = asyncio.create_task(
+            watch_permissions_file(
+                genesis,
+                path,
+                lambda table: applied.append(table["town"].port),
+                poll_seconds=0.05,
+            )
+        )
+        await asyncio.sleep(0.2)
+        write_permissions(path, [{"id": "town", "host": "127.0.0.1", "port": 30400}])
+        await asyncio.sleep(0.2)
+        path.write_text("{not json")
+        await asyncio.sleep(0.2)
+        watcher.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="node.permissions"):
+        asyncio.run(edit_while_watching())
+
+    assert applied == [30400]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "keeping the peers in use" in warnings[0]
