@@ -6,7 +6,9 @@
               selection, build, seal, persist, log index;
 3. json-rpc   end to end against a devnet node started as a real process:
               confirmed transactions per second at full load, then p50/p95
-              latency from send to inclusion at half the ceiling's rate.
+              latency from send to inclusion at half the ceiling's rate;
+              ``--repeats`` fresh nodes, the best throughput and the worst
+              latencies kept.
 
 All three start from the same state (token deployed, ten funded senders) and
 process the same signed transactions. Run with ``make bench``; options with
@@ -431,6 +433,32 @@ def run_json_rpc(
         process.wait(timeout=30)
 
 
+def best_json_rpc(
+    workload: Workload,
+    prepared: Path,
+    work: Path,
+    block_size: int,
+    ceiling: float,
+    repeats: int,
+) -> dict[str, float]:
+    """Run the JSON-RPC stage ``repeats`` times, each on a fresh node process.
+
+    Like the in-process stages, throughput keeps its best run, so that a noisy
+    neighbour does not decide the ratio; latency keeps the worst p50 and p95,
+    so that the best run does not flatter it.
+    """
+    runs = [
+        run_json_rpc(workload, prepared, work / f"rpc-{attempt}", block_size, ceiling)
+        for attempt in range(repeats)
+    ]
+    best = max(runs, key=lambda run: run["throughput"])
+    return {
+        **best,
+        "p50": max(run["p50"] for run in runs),
+        "p95": max(run["p95"] for run in runs),
+    }
+
+
 def confirmed_rate(
     url: str, watcher: InclusionWatcher, raws: list[bytes], threads: int
 ) -> float:
@@ -502,7 +530,9 @@ def main() -> None:
             f"ratio (2)/(1) = {node / ceiling:.2f}  (target >= 0.90)"
         )
         if not args.skip_rpc:
-            rpc = run_json_rpc(workload, prepared, work, args.block_size, ceiling)
+            rpc = best_json_rpc(
+                workload, prepared, work, args.block_size, ceiling, args.repeats
+            )
             print(
                 "(3) end to end over JSON-RPC         : "
                 f"{rpc['throughput']:8.1f} tx/s  "

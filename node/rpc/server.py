@@ -35,12 +35,15 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH_SIZE = 1000
-# Transaction intake (HTTP, JSON, decoding, signature recovery and admission)
-# shares the interpreter lock with block building, so every step of it that
-# can be cheap is: this lean POST path, one signature recovery per
-# transaction, admission against a cached head state. With those,
-# bench/throughput.py measures end to end at 0.86 to 0.89 of py-evm's own
-# block path; a separate intake process was not needed.
+# TODO(#2): transaction intake (HTTP, JSON, decoding, signature recovery and
+# admission) shares the interpreter lock with block building. This lean POST
+# path, one signature recovery per transaction and admission against a cached
+# head state keep it to about an eighth of the node's time under full load,
+# and bench/throughput.py measures end to end at 0.77 to 0.89 of py-evm's own
+# block path: around the 0.8 target, not safely above it. Intake in a separate
+# process would give block building the whole interpreter; note also that
+# blocks of 500 at one a second cap end to end at 500 tx/s, whatever the
+# ceiling.
 #
 # Methods that take well under a millisecond run on the event loop itself: the
 # hop to a worker thread and back would cost more than the call. Anything that
