@@ -95,11 +95,6 @@ class Node:
         self.hub = SubscriptionHub(self.ledger)
         self.started_at = time.time()
         self.votes = PendingVotes()
-        self.api.handlers.update(
-            ValidatorVoteApi(
-                self.ledger, self.votes, self._online_members, self.api.header_for
-            ).handlers()
-        )
         self.is_validator = key.address in genesis.validators
         self.producer: BlockProducer | None = None
         self.chain: ChainThread | None = None
@@ -116,6 +111,18 @@ class Node:
             )
         if config.peers_file is not None:
             self._set_up_peers(config)
+        self.api.handlers.update(
+            ValidatorVoteApi(
+                self.ledger,
+                self.votes,
+                self._online_members,
+                self.api.header_for,
+                refusal=None
+                if self.producer is None
+                else "this node is the chain's only validator and produces blocks "
+                "alone; validator votes need the QBFT network of several validators",
+            ).handlers()
+        )
 
     def _set_up_peers(self, config: NodeConfig) -> None:
         assert config.peers_file is not None

@@ -29,7 +29,8 @@ class ValidatorVoteApi:
     """Handlers for the validator set of ``ledger`` and the node's ``votes``.
 
     ``online()`` returns the addresses of the members whose nodes this node
-    can reach, its own included.
+    can reach, its own included. ``refusal`` is why this node casts no votes
+    (a chain with one validator and no QBFT network), or None.
     """
 
     def __init__(
@@ -38,11 +39,14 @@ class ValidatorVoteApi:
         votes: PendingVotes,
         online: Callable[[], frozenset[Address]],
         header_for: Callable[[Any], Any],
+        *,
+        refusal: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.votes = votes
         self.online = online
         self.header_for = header_for
+        self.refusal = refusal
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -66,6 +70,8 @@ class ValidatorVoteApi:
         address, add = positional(params, 2, 2, "qbft_proposeValidatorVote")
         recipient = parse_address(address, "address")
         add = parse_bool(add, "add")
+        if self.refusal is not None:
+            raise ServerError(f"vote refused: {self.refusal}")
 
         validators = self.ledger.validators_after(self.ledger.head)
         problem = quorum_problem(validators, self.online(), recipient, add)

@@ -480,3 +480,28 @@ def test_websocket_subscriptions_deliver_heads_and_logs(
     head, log = asyncio.run(scenario())
     assert head["number"].startswith("0x")
     assert log["address"] == probe.address
+
+
+def test_validator_votes_are_refused_on_a_chain_with_one_validator(
+    manifest: dict[str, Any],
+) -> None:
+    url = manifest["nodes"][0]["rpcUrl"]
+    candidate = manifest["accounts"][0]["address"]
+
+    def call(method: str, params: list[Any]) -> Any:
+        status, answer = rpc(
+            url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        )
+        assert status == 200
+        return answer
+
+    refused = call("qbft_proposeValidatorVote", [candidate, True])
+    assert refused["error"]["code"] == -32000
+    assert "only validator" in refused["error"]["message"]
+    malformed = call("qbft_proposeValidatorVote", [candidate, "yes"])
+    assert malformed["error"]["code"] == -32602
+    assert "add" in malformed["error"]["message"]
+    assert call("qbft_getPendingVotes", [])["result"] == {}
+    assert call("qbft_discardValidatorVote", [candidate])["result"] is True
+    validators = call("qbft_getValidatorsByBlockNumber", ["latest"])["result"]
+    assert [v.lower() for v in validators] == [manifest["nodes"][0]["validator"]]
