@@ -86,16 +86,21 @@ def dishonest_messages(height: int, bank_key: bytes) -> list[bytes]:
     ]
 
 
-async def impersonate_bank(
-    data_dir: Path, nodes: dict[str, dict[str, Any]], seconds: float
-) -> int:
+def bank_network(data_dir: Path, nodes: dict[str, dict[str, Any]]) -> PeerNetwork:
+    """A peer network with the bank's identity, on the bank's port."""
     bank_dir = data_dir / "nodes" / "bank"
     identity = read_identity(*identity_paths(bank_dir))
     peers = load_member_peers(
         load_genesis(data_dir / "genesis.json"), bank_dir / "peers.json"
     )
-    network = PeerNetwork(identity, peers, MESSAGE_KINDS, port=nodes["bank"]["p2pPort"])
-    bank_key = read_node_key(bank_dir / "key").private_key
+    return PeerNetwork(identity, peers, MESSAGE_KINDS, port=nodes["bank"]["p2pPort"])
+
+
+async def impersonate_bank(
+    data_dir: Path, nodes: dict[str, dict[str, Any]], seconds: float
+) -> int:
+    network = bank_network(data_dir, nodes)
+    bank_key = read_node_key(data_dir / "nodes" / "bank" / "key").private_key
     sent = 0
     await network.start()
     try:
@@ -132,16 +137,6 @@ def test_dishonest_member_is_rejected_and_consensus_continues(
     for node in honest:
         with open(data_dir / "nodes" / node["name"] / "node.log") as handle:
             assert "Traceback" not in handle.read(), f"{node['name']} crashed"
-
-
-def bank_network(data_dir: Path, nodes: dict[str, dict[str, Any]]) -> PeerNetwork:
-    """A peer network with the bank's identity, on the bank's port."""
-    bank_dir = data_dir / "nodes" / "bank"
-    identity = read_identity(*identity_paths(bank_dir))
-    peers = load_member_peers(
-        load_genesis(data_dir / "genesis.json"), bank_dir / "peers.json"
-    )
-    return PeerNetwork(identity, peers, MESSAGE_KINDS, port=nodes["bank"]["p2pPort"])
 
 
 async def catch_up(network: PeerNetwork, ledger: Ledger) -> None:
