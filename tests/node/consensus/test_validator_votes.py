@@ -16,6 +16,7 @@ from eth_typing import Address
 from chain.block_production import build_block
 from chain.errors import BlockRejected
 from chain.genesis import Genesis
+from chain.ledger import Ledger
 from chain.qbft.extra_data import ValidatorVote, decode_extra_data
 from chain.qbft.validators import sort_validators
 from node.consensus.local_network import LocalNetwork
@@ -126,3 +127,27 @@ def test_proposer_cannot_vote_to_add_a_current_validator(
 
     with pytest.raises(BlockRejected, match="already a validator"):
         build_block(ledger, KEYS[0], ledger.head.timestamp + 1, vote=vote)
+
+
+def test_the_changed_set_survives_reopening_the_ledger(
+    members: LocalNetwork, genesis: Genesis, tmp_path: Path
+) -> None:
+    candidate = address(members, CANDIDATE)
+    for voter in (0, 1, 2):
+        members.validators[voter].votes.propose(candidate, add=True)
+    members.start()
+    added = lambda: candidate in set_at_head(members, 0)  # noqa: E731
+    assert members.run_until(added, timeout_seconds=120)
+    before = members.validators[0].ledger.validator_tally_after(
+        members.validators[0].ledger.head
+    )
+    members.validators[0].ledger.close()
+
+    reopened = Ledger(tmp_path / "members" / "validator-0", genesis)
+    try:
+        assert reopened.validator_tally_after(reopened.head) == before
+    finally:
+        reopened.close()
+        members.validators[0].ledger = Ledger(
+            tmp_path / "members" / "validator-0", genesis
+        )
