@@ -57,6 +57,7 @@ from chain.genesis import Member, build_genesis_document, parse_genesis  # noqa:
 from chain.ledger import Ledger  # noqa: E402
 from contracts.build import load_artifact  # noqa: E402
 from node.keys import NodeKey, write_node_key  # noqa: E402
+from node.process import node_command  # noqa: E402
 from node.transport.identity import create_member_identities  # noqa: E402
 
 CORES = os.cpu_count() or 1
@@ -360,29 +361,16 @@ def start_observer(
     (folder / "peers.json").write_text(json.dumps(peers))
     with open(folder / "node.log", "wb") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "node.cli",
-                "--log-level",
-                "WARNING",
-                "node",
-                "run",
-                "--data",
-                str(folder),
-                "--genesis",
-                str(work / "genesis.json"),
-                "--key",
-                str(folder / "key"),
-                "--rpc-port",
-                str(rpc_port),
-                "--peers",
-                str(folder / "peers.json"),
-                "--transport-key",
-                str(folder),
-                "--p2p-port",
-                str(p2p_ports[member_id]),
-            ],
+            node_command(
+                folder,
+                work / "genesis.json",
+                folder / "key",
+                rpc_port,
+                peers=folder / "peers.json",
+                transport_dir=folder,
+                p2p_port=p2p_ports[member_id],
+                log_level="WARNING",
+            ),
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

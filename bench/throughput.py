@@ -58,6 +58,7 @@ from chain.genesis import (  # noqa: E402
 from chain.ledger import ConsortiumChainDB, Ledger  # noqa: E402
 from chain.storage import BlockWriteBuffer  # noqa: E402
 from chain.vm import ConsortiumVM  # noqa: E402
+from node.process import node_command  # noqa: E402
 
 TOKEN_SOURCE = Path(__file__).parent / "contracts" / "BenchToken.vy"
 CHAIN_ID = 20261
@@ -301,25 +302,14 @@ def start_bench_node(
         port = probe.getsockname()[1]
     with open(work / "node.log", "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "node.cli",
-                "--log-level",
-                "WARNING",
-                "node",
-                "run",
-                "--data",
-                str(folder),
-                "--genesis",
-                str(work / "genesis.json"),
-                "--key",
-                str(work / "key"),
-                "--rpc-port",
-                str(port),
-                "--max-block-transactions",
-                str(block_size),
-            ],
+            node_command(
+                folder,
+                work / "genesis.json",
+                work / "key",
+                port,
+                max_block_transactions=block_size,
+                log_level="WARNING",
+            ),
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

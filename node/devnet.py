@@ -40,7 +40,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from node.devnet_contracts import (
     first_contract_address,
 )
 from node.keys import generate_node_key, write_node_key
+from node.process import node_command
 from node.transport.identity import create_member_identities
 
 DEVNET_CHAIN_ID = 20261
@@ -358,27 +358,15 @@ def _port_is_free(port: int) -> bool:
 def _start_node(data_dir: Path, node: dict[str, Any]) -> None:
     node_dir = data_dir / "nodes" / node["name"]
     pid_file = node_dir / "node.pid"
-    command = [
-        sys.executable,
-        "-m",
-        "node.cli",
-        "node",
-        "run",
-        "--data",
-        str(node_dir),
-        "--genesis",
-        str(data_dir / "genesis.json"),
-        "--key",
-        str(node_dir / "key"),
-        "--rpc-port",
-        str(node["rpcPort"]),
-        "--peers",
-        str(node_dir / "peers.json"),
-        "--transport-key",
-        str(node_dir),
-        "--p2p-port",
-        str(node["p2pPort"]),
-    ]
+    command = node_command(
+        node_dir,
+        data_dir / "genesis.json",
+        node_dir / "key",
+        node["rpcPort"],
+        peers=node_dir / "peers.json",
+        transport_dir=node_dir,
+        p2p_port=node["p2pPort"],
+    )
     log = open(node_dir / "node.log", "ab")  # noqa: SIM115  kept by the child
     process = subprocess.Popen(
         command,

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from node.process import node_command
 from tests.network.partition_proxy import PartitionProxy
 from tests.network.test_consortium import (
     _wait_until_dead,
@@ -81,27 +81,15 @@ def _start_through_proxy(
     peers.write_text(json.dumps({"members": members}))
     with open(node_dir / "node.log", "ab") as log:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "node.cli",
-                "node",
-                "run",
-                "--data",
-                str(node_dir),
-                "--genesis",
-                str(data_dir / "genesis.json"),
-                "--key",
-                str(node_dir / "key"),
-                "--rpc-port",
-                str(node["rpcPort"]),
-                "--peers",
-                str(peers),
-                "--transport-key",
-                str(node_dir),
-                "--p2p-port",
-                str(node["p2pPort"]),
-            ],
+            node_command(
+                node_dir,
+                data_dir / "genesis.json",
+                node_dir / "key",
+                node["rpcPort"],
+                peers=peers,
+                transport_dir=node_dir,
+                p2p_port=node["p2pPort"],
+            ),
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
