@@ -221,9 +221,10 @@ def execute_block(
         parent = ledger.head
         if block.header.parent_hash != parent.hash:
             raise BlockRejected(block.number, "parent is not the head")
-        _check_validators_and_vote(ledger, block)
+        extra = _extra_data_of(block)
+        validators = _check_validators_and_vote(ledger, block, extra)
         if require_seals:
-            _check_seals(ledger, block)
+            _check_seals(block, extra, validators)
         decoded = _check_transactions(ledger, block)
         senders = frozenset(t.sender for t in decoded)
         # Execute the decoded objects: they carry the recovered senders.
@@ -260,10 +261,12 @@ def execute_block(
         )
 
 
-def _check_validators_and_vote(ledger: Ledger, block: BlockAPI) -> None:
-    """The header names the validator set that the votes so far give, and its
-    vote is one that set may take. The parent is the ledger's head."""
-    extra = _extra_data_of(block)
+def _check_validators_and_vote(
+    ledger: Ledger, block: BlockAPI, extra: QbftExtraData
+) -> tuple[Address, ...]:
+    """Return the block's validators: the set that the votes so far give, which
+    its header must name, and which must be able to take its vote. The parent
+    is the ledger's head."""
     tally = ledger.validator_tally_after(ledger.head)
     if extra.validators != tally.validators:
         raise BlockRejected(block.number, "extraData validators differ from the set")
@@ -271,6 +274,7 @@ def _check_validators_and_vote(ledger: Ledger, block: BlockAPI) -> None:
     problem = vote_problem(tally, block.number, extra.vote, epoch_length)
     if problem is not None:
         raise BlockRejected(block.number, problem)
+    return tally.validators
 
 
 def _extra_data_of(block: BlockAPI) -> QbftExtraData:
@@ -280,9 +284,10 @@ def _extra_data_of(block: BlockAPI) -> QbftExtraData:
         raise BlockRejected(block.number, str(error)) from None
 
 
-def _check_seals(ledger: Ledger, block: BlockAPI) -> None:
-    extra = _extra_data_of(block)
-    validators = set(ledger.validators_after(ledger.head))
+def _check_seals(
+    block: BlockAPI, extra: QbftExtraData, block_validators: tuple[Address, ...]
+) -> None:
+    validators = set(block_validators)
     digest = seal_hash(block.header)
     sealers: set[Address] = set()
     for seal in extra.committed_seals:

@@ -95,6 +95,11 @@ class Node:
         self.hub = SubscriptionHub(self.ledger)
         self.started_at = time.time()
         self.votes = PendingVotes()
+        # Each genesis member's node address (its node id is the public key).
+        self.member_addresses = {
+            member.id: Address(keccak(member.node_id)[12:])
+            for member in genesis.members
+        }
         self.is_validator = key.address in genesis.validators
         self.producer: BlockProducer | None = None
         self.chain: ChainThread | None = None
@@ -166,7 +171,7 @@ class Node:
             on_bad_block=self._on_bad_block,
         )
         self.peers = PeerService(
-            network, self.ledger, self.chain, self._member_addresses()
+            network, self.ledger, self.chain, self.member_addresses
         )
         self.peers.on_bad_message = self.metrics.bad_peer_messages.inc
         self.metrics.peers.set_function(self._peer_count)
@@ -195,19 +200,12 @@ class Node:
         if self.peers is not None:
             self.peers.report_bad_block(peer_id, problem)
 
-    def _member_addresses(self) -> dict[str, Address]:
-        """Each genesis member's node address (its node id is the public key)."""
-        return {
-            member.id: Address(keccak(member.node_id)[12:])
-            for member in self.genesis.members
-        }
-
     def _online_members(self) -> frozenset[Address]:
         """The node addresses of this member and of the members it reaches."""
         connected = (
             frozenset() if self.peers is None else self.peers.network.connected_peers()
         )
-        addresses = self._member_addresses()
+        addresses = self.member_addresses
         return frozenset(
             {self.key.address}
             | {addresses[peer] for peer in connected if peer in addresses}

@@ -21,7 +21,6 @@ load is reported and the table in use is kept.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,11 @@ from typing import Any
 from chain.genesis import Genesis
 from node.transport.errors import PeerTableError, TransportError
 from node.transport.identity import normalize_fingerprint
-from node.transport.peers import PeerTable, build_peer_table
+from node.transport.peers import (
+    PeerTable,
+    build_peer_table,
+    read_permission_entries,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +56,9 @@ def load_member_peers(genesis: Genesis, permissions_file: Path) -> PeerTable:
         for member in genesis.members
         if member.fingerprint is not None and member.certificate is not None
     }
-    for index, entry in enumerate(_read_entries(permissions_file)):
+    for index, entry in enumerate(read_permission_entries(permissions_file)):
+        if not isinstance(entry, dict):
+            raise PeerTableError("expected an object", f"members[{index}]")
         member_id = entry.get("id")
         if not isinstance(member_id, str):
             raise PeerTableError("expected a member id", f"members[{index}].id")
@@ -103,24 +108,6 @@ def _file_version(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size
-
-
-def _read_entries(path: Path) -> list[dict[str, Any]]:
-    try:
-        document = json.loads(path.read_text())
-    except OSError as error:
-        raise PeerTableError(
-            f"cannot read permissions file {path}: {error.strerror}"
-        ) from None
-    except ValueError as error:
-        raise PeerTableError(f"permissions file {path} is not JSON: {error}") from None
-    members = document.get("members") if isinstance(document, dict) else None
-    if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
-        raise PeerTableError(
-            f"permissions file {path} must be an object with a 'members' list "
-            "of objects"
-        )
-    return members
 
 
 def _merge(target: dict[str, Any], entry: dict[str, Any], where: str) -> None:

@@ -8,9 +8,10 @@ commits and its own). It then asks the peer with the highest head for up to
 ``BATCH_BLOCKS`` blocks after its own head (``GET_BLOCKS``), waits for the
 answer (``BLOCKS``) and hands it to the chain thread, which imports each block
 with ``import_block``: committed seals checked against the validator set of
-the block's own height (votes in earlier blocks change it), transactions checked for sender permission, the block re-executed. It repeats
-until no peer is ahead; a validator's driver moves to the new head with each
-block and takes part in consensus again once there.
+the block's own height (votes in earlier blocks change it), transactions
+checked for sender permission, the block re-executed. It repeats until no
+peer is ahead; a validator's driver moves to the new head with each block and
+takes part in consensus again once there.
 
 A peer that does not answer within ``REQUEST_TIMEOUT_SECONDS``, or sends a
 block that fails import, is not asked again for ``PENALTY_SECONDS``.

@@ -105,10 +105,14 @@ class EthApi:
             "eth_uninstallFilter": self.uninstall_filter,
         }
         # The qbft_ methods; the node replaces them with ones that see its
-        # peers and votes (node.rpc.validator_votes).
+        # peers and casts its votes (node.rpc.validator_votes).
         self.handlers.update(
             ValidatorVoteApi(
-                ledger, PendingVotes(), lambda: frozenset(), self.header_for
+                ledger,
+                PendingVotes(),
+                lambda: frozenset(),
+                self.header_for,
+                refusal="no node casts votes through this API",
             ).handlers()
         )
 

@@ -128,6 +128,15 @@ def load_permissions_file(path: Path) -> PeerTable:
     Rejects with ``PeerTableError`` an unreadable file, invalid JSON, a document
     without a ``members`` list, and any entry that ``build_peer_table`` rejects.
     """
+    return build_peer_table(read_permission_entries(path), base_directory=path.parent)
+
+
+def read_permission_entries(path: Path) -> list[Any]:
+    """The ``members`` list of a permissions file, its entries not yet checked.
+
+    Rejects with ``PeerTableError`` an unreadable file, invalid JSON and a
+    document without a ``members`` list.
+    """
     try:
         document = json.loads(path.read_text())
     except OSError as error:
@@ -141,7 +150,8 @@ def load_permissions_file(path: Path) -> PeerTable:
         raise PeerTableError(
             f"permissions file {path} must be an object with a 'members' list"
         )
-    return build_peer_table(document["members"], base_directory=path.parent)
+    members: list[Any] = document["members"]
+    return members
 
 
 def build_peer_table(

@@ -136,7 +136,9 @@ HEADER_HASH_VECTOR = {
     "transactionsRoot": (
         "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
     ),
-    "receiptsRoot": "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421",
+    "receiptsRoot": (
+        "0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421"
+    ),
     "difficulty": 1,
     "number": 1,
     "gasLimit": 4704588,
@@ -156,7 +158,9 @@ HEADER_HASH_VECTOR = {
     ),
     "mixHash": "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365",
     "nonce": 0,
-    "on_chain_hash": "0x8d8736980278155e486cf0543c0a53cd3a3c961c3b976c6a4ac7dc5310dad88d",
+    "on_chain_hash": (
+        "0x8d8736980278155e486cf0543c0a53cd3a3c961c3b976c6a4ac7dc5310dad88d"
+    ),
     "committed_seal_hash": (
         "0xb1d26d018658f2556a2c3f0080596055cb0d05bcab91397f8ae8f01ea831559c"
     ),

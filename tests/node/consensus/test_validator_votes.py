@@ -49,16 +49,22 @@ def set_at_head(network: LocalNetwork, index: int) -> tuple[Address, ...]:
     return ledger.validators_after(ledger.head)
 
 
+def vote_in_the_candidate(network: LocalNetwork) -> Address:
+    """Three of the four validators vote the candidate in; run until it is."""
+    candidate = address(network, CANDIDATE)
+    for voter in (0, 1, 2):
+        network.validators[voter].votes.propose(candidate, add=True)
+
+    network.start()
+    added = lambda: candidate in set_at_head(network, 0)  # noqa: E731
+    assert network.run_until(added, timeout_seconds=120)
+    return candidate
+
+
 def test_three_of_four_votes_add_a_member_who_then_validates(
     members: LocalNetwork,
 ) -> None:
-    candidate = address(members, CANDIDATE)
-    for voter in (0, 1, 2):
-        members.validators[voter].votes.propose(candidate, add=True)
-
-    members.start()
-    added = lambda: candidate in set_at_head(members, 0)  # noqa: E731
-    assert members.run_until(added, timeout_seconds=120)
+    candidate = vote_in_the_candidate(members)
     # The four carry on alone: four of five are a quorum.
     head = members.validators[0].ledger.head.block_number
     assert members.run_until(members.all_reached(head + 2), timeout_seconds=60)
@@ -132,12 +138,7 @@ def test_proposer_cannot_vote_to_add_a_current_validator(
 def test_the_changed_set_survives_reopening_the_ledger(
     members: LocalNetwork, genesis: Genesis, tmp_path: Path
 ) -> None:
-    candidate = address(members, CANDIDATE)
-    for voter in (0, 1, 2):
-        members.validators[voter].votes.propose(candidate, add=True)
-    members.start()
-    added = lambda: candidate in set_at_head(members, 0)  # noqa: E731
-    assert members.run_until(added, timeout_seconds=120)
+    vote_in_the_candidate(members)
     before = members.validators[0].ledger.validator_tally_after(
         members.validators[0].ledger.head
     )
