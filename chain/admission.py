@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import rlp
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_typing import Address
 from eth_utils import ValidationError, to_checksum_address
 
 from chain.errors import (
@@ -54,8 +55,15 @@ class AdmissionLimits:
     max_transaction_bytes: int = 128 * 1024
 
 
-def decode_transaction(raw: bytes, limits: AdmissionLimits) -> SignedTransactionAPI:
+def decode_transaction(
+    raw: bytes, limits: AdmissionLimits, recovered_sender: Address | None = None
+) -> SignedTransactionAPI:
     """Decode ``raw`` into a signed transaction and recover its sender.
+
+    ``recovered_sender``, when given, is the sender that this node's own
+    JSON-RPC gateway already recovered from the same bytes (see
+    ``node.rpc.gateway``); it is trusted instead of recovering it again, which
+    is the most expensive step here. Never pass a sender from anywhere else.
 
     Rejects oversized bytes (``TransactionTooLarge``); bytes that are not a
     transaction, an unsupported type, or a bad or high-``s`` signature
@@ -89,13 +97,22 @@ def decode_transaction(raw: bytes, limits: AdmissionLimits) -> SignedTransaction
     chain_id = transaction.chain_id
     if chain_id != limits.chain_id:
         raise InvalidChainId(limits.chain_id, chain_id)
-    _check_signature(transaction)
+    if recovered_sender is None:
+        _check_signature(transaction)
+    else:
+        _check_low_s(transaction)
+        # py-evm caches the sender as an ordinary attribute once recovered.
+        transaction.__dict__["sender"] = recovered_sender
     return transaction
 
 
-def _check_signature(transaction: SignedTransactionAPI) -> None:
+def _check_low_s(transaction: SignedTransactionAPI) -> None:
     if transaction.s > SECP256K1_HALF_ORDER or transaction.s == 0:
         raise MalformedTransaction("invalid transaction v, r, s values: high s")
+
+
+def _check_signature(transaction: SignedTransactionAPI) -> None:
+    _check_low_s(transaction)
     try:
         # Recovering the sender is the signature check: a signature that does
         # not recover raises here, and the sender is cached on the object so

@@ -309,13 +309,17 @@ class Ledger:
 
     # -- transactions ----------------------------------------------------------
 
-    def submit_transaction(self, raw: bytes) -> Hash32:
+    def submit_transaction(
+        self, raw: bytes, recovered_sender: Address | None = None
+    ) -> Hash32:
         """Admit a raw signed transaction into the pool and return its hash.
 
-        Rejects with a ``TransactionRejected`` subclass whose message starts
-        with the words Ethereum clients expect; see ``chain.admission``.
+        ``recovered_sender`` is for the node's own gateway only; see
+        ``chain.admission.decode_transaction``. Rejects with a
+        ``TransactionRejected`` subclass whose message starts with the words
+        Ethereum clients expect; see ``chain.admission``.
         """
-        transaction = decode_transaction(raw, self.limits)
+        transaction = decode_transaction(raw, self.limits, recovered_sender)
         transaction_hash = Hash32(transaction.hash)
         if self.transaction_location(transaction_hash) is not None:
             raise AlreadyKnown("0x" + transaction_hash.hex())

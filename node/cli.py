@@ -100,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="P2P listening port (default: this member's entry in --peers)",
     )
+    run.add_argument(
+        "--no-gateway",
+        dest="gateway",
+        action="store_false",
+        help="serve JSON-RPC from the node's own process instead of a gateway "
+        "process (one core instead of two for transaction intake)",
+    )
     run.set_defaults(handler=_run_node)
 
     key = commands.add_parser("key", help="member keys")
@@ -181,6 +188,7 @@ def _run_node(args: argparse.Namespace) -> int:
         transport_dir=args.transport_key,
         p2p_host=args.p2p_host,
         p2p_port=args.p2p_port,
+        gateway=args.gateway,
     )
     Node(config, genesis, key).serve()
     return 0

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +37,13 @@ from chain.ledger import Ledger
 from node.consensus.driver import QbftDriver, consensus_config
 from node.consensus.host import ChainThread
 from node.consensus.votes import PendingVotes
+from node.gateway_process import GatewayProcess
 from node.gossip import MESSAGE_KINDS, PeerService
 from node.keys import NodeKey
 from node.metrics import NodeMetrics
 from node.permissions import load_member_peers, watch_permissions_file
 from node.producer import BlockProducer
+from node.rpc.listener import bind_listening_socket
 from node.rpc.methods import EthApi
 from node.rpc.server import RpcService, build_app
 from node.rpc.subscriptions import SubscriptionHub
@@ -73,6 +77,9 @@ class NodeConfig:
     p2p_host: str = "127.0.0.1"
     p2p_port: int | None = None
     """Where the peer network listens; default: this member's permissions entry."""
+    gateway: bool = True
+    """Serve the public JSON-RPC port from a gateway process (``node.rpc.gateway``)
+    rather than from the node's own process."""
 
 
 class Node:
@@ -102,6 +109,7 @@ class Node:
         }
         self.is_validator = key.address in genesis.validators
         self.producer: BlockProducer | None = None
+        self.gateway: GatewayProcess | None = None
         self.chain: ChainThread | None = None
         self.peers: PeerService | None = None
         self._dialled_peers: list[str] = []
@@ -255,7 +263,14 @@ class Node:
 
     def serve(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop producing and close storage."""
-        app = build_app(RpcService(self.api, self.metrics), self.hub, self.health)
+        sockets: list[socket.socket] | None = None
+        token: str | None = None
+        if self.config.gateway:
+            # The gateway takes the public port; the node listens on loopback.
+            sockets = [bind_listening_socket("127.0.0.1", 0)]
+            token = secrets.token_hex(32)
+        service = RpcService(self.api, self.metrics)
+        app = build_app(service, self.hub, self.health, intake_token=token)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -268,6 +283,8 @@ class Node:
                 limit_concurrency=2000,
             )
         )
+        if sockets is not None and token is not None:
+            self._start_gateway(server, sockets[0].getsockname()[1], token)
         # Everything loaded so far lives as long as the process: moving it out
         # of the collector's sight keeps full collections short while py-evm
         # allocates millions of short-lived objects per block.
@@ -286,13 +303,32 @@ class Node:
         )
         try:
             if self.peers is None:
-                server.run()
+                server.run(sockets=sockets)
             else:
-                asyncio.run(self._serve_with_peers(server))
+                asyncio.run(self._serve_with_peers(server, sockets))
         finally:
             self.stop()
 
-    async def _serve_with_peers(self, server: uvicorn.Server) -> None:
+    def _start_gateway(
+        self, server: uvicorn.Server, node_port: int, token: str
+    ) -> None:
+        self.gateway = GatewayProcess.start(
+            host=self.config.host,
+            port=self.config.rpc_port,
+            node_port=node_port,
+            limits=self.ledger.limits,
+            token=token,
+        )
+
+        def on_exit(code: int) -> None:
+            logger.error("the JSON-RPC gateway exited (code %d); stopping", code)
+            server.should_exit = True
+
+        self.gateway.watch(on_exit)
+
+    async def _serve_with_peers(
+        self, server: uvicorn.Server, sockets: list[socket.socket] | None
+    ) -> None:
         assert self.peers is not None
         await self.peers.start()
         starting = asyncio.create_task(self._start_chain_when_connected())
@@ -303,7 +339,7 @@ class Node:
             )
         )
         try:
-            await server.serve()
+            await server.serve(sockets=sockets)
         finally:
             starting.cancel()
             watching.cancel()
@@ -323,6 +359,8 @@ class Node:
         self.chain.start()
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
         if self.producer is not None:
             self.producer.stop()
             self.producer.join(timeout=30)

@@ -22,6 +22,7 @@ def node_command(
     p2p_port: int | None = None,
     max_block_transactions: int | None = None,
     log_level: str | None = None,
+    gateway: bool = True,
 ) -> list[str]:
     """The arguments of ``gongfen node run`` for one node; see ``node.cli``.
 
@@ -41,4 +42,6 @@ def node_command(
         command += ["--transport-key", str(transport_dir)]
     if p2p_port is not None:
         command += ["--p2p-port", str(p2p_port)]
+    if not gateway:
+        command.append("--no-gateway")
     return command

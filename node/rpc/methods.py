@@ -304,8 +304,17 @@ class EthApi:
 
     def send_raw_transaction(self, params: Any) -> Any:
         (value,) = positional(params, 1, 1, "eth_sendRawTransaction")
-        raw = parse_data(value, "data")
-        transaction_hash = self.ledger.submit_transaction(raw)
+        return self._admit(parse_data(value, "data"), None)
+
+    def admit_recovered(self, raw: bytes, sender: Address) -> str:
+        """Admit a transaction whose sender this node's gateway recovered."""
+        try:
+            return self._admit(raw, sender)
+        except ChainError as error:
+            raise to_rpc_error(error) from None
+
+    def _admit(self, raw: bytes, sender: Address | None) -> str:
+        transaction_hash = self.ledger.submit_transaction(raw, sender)
         for listener in self.admitted_listeners:
             listener(raw)
         return data(transaction_hash)
