@@ -56,6 +56,9 @@ class TransactionPool:
         self.limits = limits or PoolLimits()
         self._by_sender: dict[Address, dict[int, PooledTransaction]] = {}
         self._by_hash: dict[Hash32, PooledTransaction] = {}
+        # Each pooled sender's account nonce as last seen (at ``add`` and at
+        # ``remove_mined``), so that ``ready_count`` needs no state reads.
+        self._account_nonces: dict[Address, int] = {}
         self._arrivals = itertools.count()
 
     def __len__(self) -> int:
@@ -107,6 +110,9 @@ class TransactionPool:
         queue[transaction.nonce] = pooled
         self._by_sender[sender] = queue
         self._by_hash[transaction_hash] = pooled
+        # Account nonces only rise: a caller holding an older state says less.
+        known = self._account_nonces.get(sender, account_nonce)
+        self._account_nonces[sender] = max(known, account_nonce)
 
     def _check_replacement(
         self, old: SignedTransactionAPI, new: SignedTransactionAPI
@@ -119,6 +125,15 @@ class TransactionPool:
         strictly_more = new.max_fee_per_gas > old.max_fee_per_gas
         if not (fee_cap_raised and tip_raised and strictly_more):
             raise ReplacementUnderpriced(new.nonce)
+
+    def ready_count(self) -> int:
+        """How many pooled transactions the next block could take: each
+        sender's consecutive run of nonces from its account nonce as last seen
+        (a block built but not yet committed is not counted out)."""
+        return sum(
+            self.pending_nonce(sender, self._account_nonces[sender]) - nonce
+            for sender, nonce in self._account_nonces.items()
+        )
 
     def pending_nonce(self, sender: Address, account_nonce: int) -> int:
         """Return the nonce after the sender's consecutive pooled transactions."""
@@ -186,8 +201,10 @@ class TransactionPool:
             for nonce in [n for n in queue if n < account_nonce]:
                 pooled = queue.pop(nonce)
                 del self._by_hash[pooled.hash]
-            if not queue:
-                del self._by_sender[sender]
+            if queue:
+                self._account_nonces[sender] = account_nonce
+            else:
+                self._forget(sender)
 
     def remove(self, transaction_hash: Hash32) -> None:
         """Drop one transaction (for example one a block import found invalid)."""
@@ -198,7 +215,11 @@ class TransactionPool:
         queue = self._by_sender[sender]
         del queue[pooled.transaction.nonce]
         if not queue:
-            del self._by_sender[sender]
+            self._forget(sender)
+
+    def _forget(self, sender: Address) -> None:
+        del self._by_sender[sender]
+        del self._account_nonces[sender]
 
     def transactions(self) -> list[SignedTransactionAPI]:
         """Return every pooled transaction in arrival order."""

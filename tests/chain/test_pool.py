@@ -128,6 +128,26 @@ def test_remove_mined_drops_included_nonces() -> None:
     assert [t.nonce for t in pool.transactions()] == [2]
 
 
+def test_ready_count_follows_gaps_and_mined_nonces() -> None:
+    pool = TransactionPool()
+    first, second = (canonical_address(key) for key in SENDERS[:2])
+    for nonce in (0, 1, 3):
+        pool.add(transfer(SENDERS[0], nonce), account_nonce=0)
+    pool.add(transfer(SENDERS[1], 5), account_nonce=5)
+    assert pool.ready_count() == 3  # sender 0's nonce 3 waits for nonce 2
+
+    pool.add(transfer(SENDERS[0], 2), account_nonce=0)
+    assert pool.ready_count() == 5
+
+    pool.remove_mined({first: 2, second: 6})
+    assert pool.ready_count() == 2
+    assert len(pool) == 2
+
+    # A submission checked against an older state does not lower the nonce.
+    pool.add(transfer(SENDERS[0], 5), account_nonce=0)
+    assert pool.ready_count() == 2
+
+
 _TRANSFERS = {
     (sender, nonce): transfer(SENDERS[sender], nonce)
     for sender in range(3)
@@ -154,6 +174,7 @@ def test_selection_is_always_gapless_per_sender(
     nonces = {canonical_address(SENDERS[i]): account_nonces[i] for i in range(3)}
 
     selected = pool.select(nonces, 10**9, 1000)
+    assert pool.ready_count() == len(selected)
 
     by_sender: dict[bytes, list[int]] = {}
     for transaction in selected:

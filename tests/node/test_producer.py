@@ -127,5 +127,24 @@ def test_a_block_with_room_left_waits_for_its_slot(
     assert location is not None and location.block_number == header.block_number
 
 
+def test_transactions_behind_a_nonce_gap_do_not_make_a_block_full(
+    producing: tuple[Ledger, Committed],
+) -> None:
+    ledger, committed = producing
+    first, _ = committed.get(timeout=10)
+    next_slot = first.timestamp + 1
+    for nonce in (0, 2):  # two pooled, one ready: room is left
+        ledger.submit_transaction(signed_transfer(SENDER, nonce, RECEIVER))
+    _sleep_until(next_slot - BUILD_LEAD / 2)  # a full block would be building
+    gap_filled = ledger.submit_transaction(signed_transfer(SENDER, 1, RECEIVER))
+
+    header, _ = committed.get(timeout=10)
+
+    assert header.timestamp == next_slot
+    assert len(ledger.encoded_transactions_of(header)) == 2
+    location = ledger.transaction_location(gap_filled)
+    assert location is not None and location.block_number == header.block_number
+
+
 def _sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.time()))
