@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from chain.genesis import Member, build_genesis_document, parse_genesis  # noqa:
 from chain.ledger import Ledger  # noqa: E402
 from contracts.build import load_artifact  # noqa: E402
 from node.keys import NodeKey, write_node_key  # noqa: E402
+from node.ports import free_port  # noqa: E402
 from node.process import node_command  # noqa: E402
 from node.transport.identity import create_member_identities  # noqa: E402
 
@@ -85,12 +85,6 @@ def gongfen(*arguments: str) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise RuntimeError(f"gongfen {' '.join(arguments)}: {result.stderr}")
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def head_of(url: str) -> int:

@@ -58,6 +58,7 @@ from chain.genesis import (  # noqa: E402
 from chain.ledger import ConsortiumChainDB, Ledger  # noqa: E402
 from chain.storage import BlockWriteBuffer  # noqa: E402
 from chain.vm import ConsortiumVM  # noqa: E402
+from node.ports import free_port  # noqa: E402
 from node.process import node_command  # noqa: E402
 
 TOKEN_SOURCE = Path(__file__).parent / "contracts" / "BenchToken.vy"
@@ -295,16 +296,13 @@ def start_bench_node(
     *,
     gateway: bool = True,
 ) -> tuple[Any, str]:
-    import socket
     import subprocess
 
     folder = work / "rpc-node"
     shutil.copytree(prepared, folder)
     (work / "genesis.json").write_text(json.dumps(_genesis_document(workload)))
     (work / "key").write_text("0x" + workload.validator_key.hex())
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with open(work / "node.log", "wb") as log:
         process = subprocess.Popen(
             node_command(

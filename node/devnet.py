@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -56,6 +55,7 @@ from node.devnet_contracts import (
     first_contract_address,
 )
 from node.keys import generate_node_key, write_node_key
+from node.ports import free_port, port_is_free
 from node.process import node_command
 from node.transport.identity import create_member_identities
 
@@ -308,7 +308,7 @@ def _assign_ports(
             ("p2pPort", options.p2p_base_port),
         ):
             kept = node.get(key)
-            if kept is not None and _port_is_free(kept):
+            if kept is not None and port_is_free(kept):
                 continue
             node[key] = _pick_port(0 if options.base_port == 0 else base + index)
         node["rpcUrl"] = f"http://127.0.0.1:{node['rpcPort']}"
@@ -317,8 +317,8 @@ def _assign_ports(
 
 def _pick_port(port: int) -> int:
     if port == 0:
-        return _free_port()
-    if not _port_is_free(port):
+        return free_port()
+    if not port_is_free(port):
         raise DevnetError(
             f"port {port} on 127.0.0.1 is in use; pass --base-port and "
             "--p2p-base-port with free ports, or --base-port 0 to pick free ports"
@@ -338,21 +338,6 @@ def _write_permissions(
     }
     path = data_dir / "nodes" / node["name"] / "peers.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _start_node(data_dir: Path, node: dict[str, Any]) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from node.ports import free_port
 from node.transport import (
     Delivery,
     NetworkConfig,
@@ -51,14 +51,6 @@ def run(coroutine: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
             return await coroutine
 
     return asyncio.run(bounded())
-
-
-def free_port() -> int:
-    """Return a port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
