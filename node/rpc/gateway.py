@@ -40,7 +40,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-import httpx
 import uvicorn
 import websockets
 from starlette.applications import Starlette
@@ -54,6 +53,7 @@ from chain.admission import AdmissionLimits, decode_transaction
 from chain.errors import ChainError
 from node.rpc.errors import RpcError, ServerError, to_rpc_error
 from node.rpc.listener import bind_listening_socket
+from node.rpc.loopback_http import LoopbackHttpClient, NodeUnreachable
 from node.rpc.params import parse_data, positional
 from node.rpc.server import (
     INTAKE_PATH,
@@ -84,9 +84,12 @@ UNANSWERED_REQUEST = ServerError("the node is not answering; try again shortly")
 class IntakeBatcher:
     """Hands decoded transactions to the node in batches, several at a time."""
 
-    def __init__(self, node: httpx.AsyncClient, token: str) -> None:
+    def __init__(self, node: LoopbackHttpClient, token: str) -> None:
         self._node = node
-        self._headers = {INTAKE_TOKEN_HEADER.decode(): token}
+        self._headers = {
+            INTAKE_TOKEN_HEADER.decode(): token,
+            "content-type": "application/json",
+        }
         self._queue: asyncio.Queue[tuple[bytes, bytes, asyncio.Future[Any]]] = (
             asyncio.Queue()
         )
@@ -125,15 +128,22 @@ class IntakeBatcher:
     ) -> list[Any]:
         items = [["0x" + raw.hex(), "0x" + sender.hex()] for raw, sender, _ in batch]
         try:
-            response = await self._node.post(
-                INTAKE_PATH, content=json.dumps(items), headers=self._headers
+            response = await self._node.request(
+                "POST", INTAKE_PATH, json.dumps(items).encode(), self._headers
             )
-            response.raise_for_status()
-            answers = response.json()
-            if isinstance(answers, list) and len(answers) == len(batch):
+            answers = json.loads(response.body)
+            if (
+                response.status == 200
+                and isinstance(answers, list)
+                and len(answers) == len(batch)
+            ):
                 return answers
-            logger.error("the node answered an intake batch with %r", answers)
-        except (httpx.HTTPError, ValueError) as error:
+            logger.error(
+                "the node answered an intake batch with HTTP %d: %.200r",
+                response.status,
+                answers,
+            )
+        except (NodeUnreachable, ValueError) as error:
             logger.warning(
                 "the node did not take %d transactions: %s", len(batch), error
             )
@@ -144,7 +154,10 @@ class GatewayApp:
     """The gateway's ASGI app; see the module docstring."""
 
     def __init__(
-        self, node: httpx.AsyncClient, node_websocket_url: str, limits: AdmissionLimits
+        self,
+        node: LoopbackHttpClient,
+        node_websocket_url: str,
+        limits: AdmissionLimits,
     ) -> None:
         self._node = node
         self._node_websocket_url = node_websocket_url
@@ -201,30 +214,30 @@ class GatewayApp:
 
     async def _forward_post(self, body: bytes, send: Any) -> None:
         try:
-            response = await self._node.post(
-                "/", content=body, headers={"content-type": "application/json"}
+            response = await self._node.request(
+                "POST", "/", body, {"content-type": "application/json"}
             )
-        except httpx.HTTPError as error:
+        except NodeUnreachable as error:
             logger.warning("forwarding a request to the node failed: %s", error)
             await send_json(send, 503, error_response(None, UNANSWERED_REQUEST))
             return
         await send_body(
             send,
-            response.status_code,
-            response.content,
-            response.headers.get("content-type", "application/json").encode(),
+            response.status,
+            response.body,
+            (response.content_type or "application/json").encode(),
         )
 
     async def _forward_get(self, request: Request) -> Response:
         try:
-            response = await self._node.get(request.url.path)
-        except httpx.HTTPError as error:
+            response = await self._node.request("GET", request.url.path)
+        except NodeUnreachable as error:
             logger.warning("forwarding %s to the node failed: %s", request.url, error)
             return Response(status_code=503)
         return Response(
-            response.content,
-            status_code=response.status_code,
-            media_type=response.headers.get("content-type"),
+            response.body,
+            status_code=response.status,
+            media_type=response.content_type,
         )
 
     async def _relay_websocket(self, websocket: WebSocket) -> None:
@@ -340,12 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         block_gas_limit=args.block_gas_limit,
         max_transaction_bytes=args.max_transaction_bytes,
     )
-    node_url = f"http://127.0.0.1:{args.node_port}"
-    node = httpx.AsyncClient(
-        base_url=node_url,
-        timeout=httpx.Timeout(120.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-    )
+    node = LoopbackHttpClient("127.0.0.1", args.node_port)
     app = GatewayApp(node, f"ws://127.0.0.1:{args.node_port}/", limits)
     try:
         listener = bind_listening_socket(
@@ -371,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve_on(
     server: uvicorn.Server,
     app: GatewayApp,
-    node: httpx.AsyncClient,
+    node: LoopbackHttpClient,
     token: str,
     listener: socket.socket,
 ) -> None:
