@@ -546,7 +546,8 @@ def main() -> None:
             load = RpcLoad(args.block_size, ceiling, args.connections_per_sender)
             rpc = best_json_rpc(workload, prepared, work, load, args.repeats)
             print(
-                f"(3) end to end over JSON-RPC         : {rpc['throughput']:8.1f} tx/s  "
+                "(3) end to end over JSON-RPC         : "
+                f"{rpc['throughput']:8.1f} tx/s  "
                 f"ratio (3)/(1) = {rpc['throughput'] / ceiling:.2f}  (target >= 0.80)"
             )
             print(
