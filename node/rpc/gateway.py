@@ -42,6 +42,7 @@ from typing import Any
 
 import uvicorn
 import websockets
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -163,10 +164,18 @@ class GatewayApp:
         self._node_websocket_url = node_websocket_url
         self._limits = limits
         self.intake: IntakeBatcher | None = None
+        # Submissions refused here never reach the node's own counters.
+        self._metrics = CollectorRegistry()
+        self._refused = Counter(
+            "gongfen_gateway_refused_submissions",
+            "Transaction submissions the gateway refused before they reached the "
+            "node: malformed parameters or RLP, wrong chain id, bad signature",
+            registry=self._metrics,
+        )
         self._routes = Starlette(
             routes=[
                 Route("/health", self._forward_get, methods=["GET"]),
-                Route("/metrics", self._forward_get, methods=["GET"]),
+                Route("/metrics", self._forward_metrics, methods=["GET"]),
                 WebSocketRoute("/", self._relay_websocket),
             ]
         )
@@ -206,8 +215,10 @@ class GatewayApp:
             raw = parse_data(value, "data")
             transaction = decode_transaction(raw, self._limits)
         except ChainError as error:
+            self._refused.inc()
             return _answered(request, {"error": to_rpc_error(error).to_json()})
         except RpcError as error:
+            self._refused.inc()
             return _answered(request, {"error": error.to_json()})
         assert self.intake is not None
         return _respond(request, self.intake.enqueue(raw, transaction.sender))
@@ -229,15 +240,22 @@ class GatewayApp:
         )
 
     async def _forward_get(self, request: Request) -> Response:
+        return await self._answer_get(request, b"")
+
+    async def _forward_metrics(self, request: Request) -> Response:
+        """The node's metrics followed by the gateway's own."""
+        return await self._answer_get(request, generate_latest(self._metrics))
+
+    async def _answer_get(self, request: Request, appended: bytes) -> Response:
+        """The node's answer to this GET, with ``appended`` after a 200's body."""
         try:
             response = await self._node.request("GET", request.url.path)
         except NodeUnreachable as error:
             logger.warning("forwarding %s to the node failed: %s", request.url, error)
             return Response(status_code=503)
+        body = response.body + appended if response.status == 200 else response.body
         return Response(
-            response.body,
-            status_code=response.status,
-            media_type=response.content_type,
+            body, status_code=response.status, media_type=response.content_type
         )
 
     async def _relay_websocket(self, websocket: WebSocket) -> None:

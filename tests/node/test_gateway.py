@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.devnet import account, running_devnet
 
@@ -154,6 +155,36 @@ def test_a_batch_mixing_submissions_with_other_calls_goes_to_the_node(
 
     assert replies[0]["error"]["code"] == -32000
     assert replies[1]["result"] == hex(manifest["chainId"])
+
+
+def test_metrics_count_the_submissions_the_gateway_refused(
+    manifest: dict[str, Any],
+) -> None:
+    node = manifest["nodes"][0]
+    before = refused_submissions(node)
+
+    _, replies = post(
+        node["rpcUrl"],
+        [
+            submission(1, "0xdeadbeef"),
+            submission(2, signed(manifest, 0, chain_id=manifest["chainId"] + 1)),
+        ],
+    )
+
+    assert [reply["error"]["code"] for reply in replies] == [-32000, -32000]
+    assert refused_submissions(node) == before + 2
+
+
+def refused_submissions(node: dict[str, Any]) -> float:
+    """The gateway's refusal count, from the node's /metrics, which must also
+    still hold the node's own metrics."""
+    with urllib.request.urlopen(node["rpcUrl"] + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert "gongfen_block_height" in families
+    (sample,) = families["gongfen_gateway_refused_submissions"].samples[:1]
+    assert sample.name == "gongfen_gateway_refused_submissions_total"
+    return float(sample.value)
 
 
 def test_the_gateway_ends_with_its_node_even_when_the_node_is_killed(
