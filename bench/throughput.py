@@ -390,7 +390,9 @@ def send_all(
             with lock:
                 sent[transaction_hash] = moment
 
-    # Each thread owns whole senders so that nonces arrive in order per sender.
+    # ``raws`` interleave the senders, so with as many threads as senders each
+    # thread owns one sender and its nonces arrive in order; with twice as
+    # many, a sender's nonces alternate between two threads.
     workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
     for thread in workers:
         thread.start()
