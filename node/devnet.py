@@ -372,7 +372,8 @@ def _wait_until_ready(node: dict[str, Any], data_dir: Path) -> None:
     while time.monotonic() < deadline:
         if not _is_running(node["pid"]):
             raise DevnetError(
-                f"node {node['name']} exited at startup; see {node['log']}"
+                f"node {node['name']} exited at startup; see {node['log']}, "
+                f"which ends:\n{_log_tail(Path(node['log']))}"
             )
         try:
             _get_json(node["rpcUrl"] + "/health")
@@ -383,6 +384,16 @@ def _wait_until_ready(node: dict[str, Any], data_dir: Path) -> None:
         f"node {node['name']} did not answer within "
         f"{STARTUP_TIMEOUT_SECONDS}s; see {node['log']}"
     )
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a node's log, for an error that says why it stopped
+    (the log may be gone by the time anyone reads the message, as on CI)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"(cannot read it: {error.strerror})"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 
 def _is_running(pid: int) -> bool:
