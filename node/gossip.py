@@ -231,8 +231,8 @@ class PeerService:
         observers = self.network.connected_peers() - self._validator_peers()
         if not observers:
             return
-        block = self.ledger.block_of(header)
-        payload = bytes(rlp.encode([header.block_number, rlp.encode(block)]))
+        block = self.ledger.encoded_block_of(header)
+        payload = bytes(rlp.encode([header.block_number, block]))
         for peer_id in observers:
             self._send(peer_id, NEW_BLOCK, payload)
 

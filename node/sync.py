@@ -92,7 +92,7 @@ def read_blocks(ledger: Ledger, first_block: int, count: int) -> bytes:
         header = ledger.header_by_number(block_number)
         if header is None:
             break
-        encoded = bytes(rlp.encode(ledger.block_of(header)))
+        encoded = ledger.encoded_block_of(header)
         if items and size + len(encoded) > MAXIMUM_ANSWER_BYTES:
             break
         items.append([block_number, encoded])
