@@ -23,6 +23,7 @@ FAST_BACKEND = "pysha3"  # eth-hash's name for the ``sha3`` module of safe-pysha
 
 
 def select_fast_keccak() -> None:
-    """Make ``eth_hash.auto`` use safe-pysha3, if installed and nothing else is chosen."""
+    """Make ``eth_hash.auto`` use safe-pysha3 if it is installed and no
+    backend is chosen already."""
     if importlib.util.find_spec("sha3") is not None:
         os.environ.setdefault("ETH_HASH_BACKEND", FAST_BACKEND)
